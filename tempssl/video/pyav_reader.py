@@ -1,0 +1,132 @@
+"""PyAV backend: seeks to the keyframe before each wanted frame and decodes forward from there."""
+
+from __future__ import annotations
+
+import logging
+
+import av
+import numpy as np
+import torch
+
+from tempssl.video.errors import VideoDecodeError
+from tempssl.video.reader import VideoReader
+
+log = logging.getLogger(__name__)
+
+
+def pyav_fallback(reader: VideoReader, reason: str) -> PyAVReader:
+    """A PyAV reader standing in for `reader` on a file its backend cannot decode exactly."""
+    log.warning(
+        "%s: %s cannot return exact frames here (%s); decoding this file with PyAV instead",
+        reader.path,
+        reader.backend,
+        reason,
+    )
+    return PyAVReader(reader.path, reader.output_size, reader.num_threads, reader.index)
+
+
+class PyAVReader(VideoReader):
+    """`VideoReader` on PyAV (FFmpeg bundled in the `av` wheel).
+
+    `frames_decoded` and `seeks` count the work done so far (for tests and benchmarks).
+    """
+
+    backend = "pyav"
+    frames_decoded = 0
+    seeks = 0
+
+    def _open(self):
+        container = av.open(str(self.path), metadata_errors="ignore")
+        stream = container.streams.video[0]
+        stream.thread_count = self.num_threads
+        stream.thread_type = "AUTO" if self.num_threads != 1 else "SLICE"
+        return container
+
+    def _close(self, container) -> None:
+        container.close()
+
+    def _decode(self, indices: np.ndarray) -> torch.Tensor:
+        index = self.index
+        targets = index.pts[indices]
+        # The keyframe to start from for each target: the last one shown at or before it. Choosing by
+        # presentation time keeps open-GOP leading B-frames decodable (they need the previous GOP).
+        keys = np.maximum(np.searchsorted(index.keyframe_pts, targets, side="right") - 1, 0)
+        position = {int(p): i for i, p in enumerate(targets)}
+        frames: list[np.ndarray | None] = [None] * len(targets)
+        try:
+            self._decode_into(frames, targets, keys, position)
+        except av.FFmpegError as error:
+            raise VideoDecodeError(self.path, self.backend, f"decoding failed: {error}") from error
+        missing = [int(indices[i]) for i, f in enumerate(frames) if f is None]
+        if missing:
+            raise VideoDecodeError(
+                self.path, self.backend, f"frames {missing[:10]} did not decode (damaged file?)"
+            )
+        return torch.from_numpy(np.stack(frames))
+
+    def _next_pts(self, pts: int) -> int:
+        """Presentation timestamp of the frame shown after the one at `pts` (or `pts` if last)."""
+        all_pts = self.index.pts
+        following = int(np.searchsorted(all_pts, pts, side="right"))
+        return int(all_pts[min(following, len(all_pts) - 1)])
+
+    def _decode_into(self, frames, targets, keys, position) -> None:
+        """Fill `frames[i]` with the frame shown at `targets[i]` (sorted), seeking only forward."""
+        container = self.decoder
+        stream = container.streams.video[0]
+        resize = {}
+        if self.output_size != (self.height, self.width):
+            resize = {"height": self.output_size[0], "width": self.output_size[1]}
+        keyframe_pts = self.index.keyframe_pts
+        state = {"frames": None, "last_pts": None, "floor_pts": None}
+
+        def seek(key: int | None) -> None:
+            self.seeks += 1
+            if key is None:  # from the very start of the file
+                container.seek(0, backward=True, any_frame=False)
+            else:
+                ts = int(keyframe_pts[key])
+                container.seek(ts, stream=stream, backward=True, any_frame=False)
+            state["frames"] = _decoded_frames(container, stream)
+            state["last_pts"] = None
+            # Frames shown before the seek keyframe may be broken (open GOP): never keep them.
+            state["floor_pts"] = None if key is None else int(keyframe_pts[key])
+
+        def decode_until(target: int) -> None:
+            floor = state["floor_pts"]
+            for frame in state["frames"]:
+                self.frames_decoded += 1
+                pts = frame.pts
+                if pts is None or (floor is not None and pts < floor):
+                    continue
+                state["last_pts"] = pts
+                slot = position.get(pts)
+                if slot is not None and frames[slot] is None:
+                    frames[slot] = frame.to_ndarray(format="rgb24", **resize)
+                if pts >= target:
+                    return
+            state["frames"] = None  # end of stream
+
+        for i, target in enumerate(targets):
+            if frames[i] is not None:
+                continue
+            key = int(keys[i])
+            last = state["last_pts"]
+            # Seek only when that skips frames: the target's keyframe lies beyond the next frame.
+            if state["frames"] is None or last is None or keyframe_pts[key] > self._next_pts(last):
+                seek(key)
+            decode_until(int(target))
+            if frames[i] is None:  # the seek landed past the target (bad file index): from start
+                seek(None)
+                decode_until(int(target))
+
+
+def _decoded_frames(container, stream):
+    """Frames of `stream` from the current position, skipping packets flagged corrupt.
+
+    The index ends before the first corrupt frame, so nothing wanted depends on them; feeding them to
+    the decoder would raise (e.g. the cut last packet of a truncated file).
+    """
+    for packet in container.demux(stream):
+        if not packet.is_corrupt:
+            yield from packet.decode()

@@ -1,0 +1,132 @@
+"""Self-verifying synthetic videos: every frame carries its own index as a block code.
+
+Tests and benchmarks write such videos with PyAV and read back, from decoded pixels, which frame a
+decoder really returned. The code is a grid of large black/white blocks (2 rows x 6 columns, 12 bits,
+so up to 4096 frames) in the top-left corner; blocks of >= 8 pixels survive lossy compression. The
+rest of the frame is a moving pattern with noise, so that encoders produce P- and B-frames.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+CODE_ROWS, CODE_COLS = 2, 6
+CODE_BITS = CODE_ROWS * CODE_COLS
+MAX_CODED_FRAMES = 2**CODE_BITS
+
+
+def code_block_size(height: int, width: int) -> int:
+    """Side in pixels of one code block for a frame of this size."""
+    block = min(width // CODE_COLS, height // (2 * CODE_ROWS), 24)
+    if block < 8:
+        raise ValueError(f"frame {width}x{height} is too small for the frame code (min 48x32)")
+    return block
+
+
+def render_coded_frame(index: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """One RGB frame `uint8 (H, W, 3)` whose top-left blocks encode `index` in binary."""
+    if not 0 <= index < MAX_CODED_FRAMES:
+        raise ValueError(f"frame index {index} outside [0, {MAX_CODED_FRAMES})")
+    rng = np.random.default_rng(seed * 100_003 + index)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    phase = index * 0.35
+    frame = np.stack(
+        [
+            128 + 90 * np.sin(xs / 9.0 + phase),
+            128 + 90 * np.sin(ys / 7.0 - phase * 0.7),
+            128 + 90 * np.sin((xs + ys) / 13.0 + phase * 0.5),
+        ],
+        axis=-1,
+    )
+    frame += rng.normal(0, 6, size=frame.shape)
+    block = code_block_size(height, width)
+    for bit in range(CODE_BITS):
+        row, col = divmod(bit, CODE_COLS)
+        value = 235 if (index >> bit) & 1 else 20
+        frame[row * block : (row + 1) * block, col * block : (col + 1) * block] = value
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def read_frame_codes(frames: torch.Tensor | np.ndarray) -> list[int]:
+    """Decode the frame indices drawn by `render_coded_frame` from frames `uint8 (T, H, W, C)`."""
+    frames = torch.as_tensor(frames)
+    if frames.ndim != 4:
+        raise ValueError(f"expected frames (T, H, W, C), got shape {tuple(frames.shape)}")
+    _, height, width, _ = frames.shape
+    block = code_block_size(height, width)
+    luma = frames.float().mean(dim=-1)  # (T, H, W)
+    margin = block // 4
+    codes = torch.zeros(frames.shape[0], dtype=torch.long)
+    for bit in range(CODE_BITS):
+        row, col = divmod(bit, CODE_COLS)
+        y0, x0 = row * block + margin, col * block + margin
+        patch = luma[:, y0 : y0 + block - 2 * margin, x0 : x0 + block - 2 * margin]
+        codes |= (patch.mean(dim=(1, 2)) > 128).long() << bit
+    return codes.tolist()
+
+
+def write_coded_video(
+    path: str | Path,
+    num_frames: int,
+    height: int = 64,
+    width: int = 96,
+    codec: str = "libx264",
+    fps: int = 25,
+    pix_fmt: str = "yuv420p",
+    b_frames: int | None = 2,
+    frame_durations: Sequence[int] | None = None,
+    options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
+    seed: int = 0,
+) -> Path:
+    """Encode `num_frames` coded frames to `path` (container chosen by its extension).
+
+    Args:
+        b_frames: maximum consecutive B-frames (None leaves the codec default).
+        frame_durations: variable frame rate: per-frame durations in milliseconds, cycled.
+        options: extra encoder options (e.g. `{"crf": "30", "g": "12"}`).
+        container_options: muxer options (e.g. `{"movflags": "faststart"}`).
+    """
+    path = Path(path)
+    with av.open(str(path), "w", options=container_options or {}) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if b_frames is not None:
+            stream.codec_context.max_b_frames = b_frames
+        if options:
+            stream.options = dict(options)
+        if frame_durations:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        pts = 0
+        for index in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(
+                render_coded_frame(index, height, width, seed), format="rgb24"
+            )
+            if frame_durations:
+                frame.pts, frame.time_base = pts, Fraction(1, 1000)
+                pts += frame_durations[index % len(frame_durations)]
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def overstate_avi_frame_count(path: str | Path, claimed_frames: int) -> None:
+    """Patch an AVI's headers (`avih.dwTotalFrames`, `strh.dwLength`) to claim more frames.
+
+    Reproduces files whose container over-reports its frame count (dmlc/decord#373).
+    """
+    data = bytearray(Path(path).read_bytes())
+    avih = data.find(b"avih")
+    strh = data.find(b"strh")
+    if avih < 0 or strh < 0:
+        raise ValueError(f"{path}: not an AVI file with avih/strh headers")
+    struct.pack_into("<I", data, avih + 8 + 16, claimed_frames)
+    struct.pack_into("<I", data, strh + 8 + 32, claimed_frames)
+    Path(path).write_bytes(bytes(data))

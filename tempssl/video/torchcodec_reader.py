@@ -1,0 +1,74 @@
+"""TorchCodec backend: PyTorch's video decoder (needs FFmpeg 4-9 shared libraries on the system).
+
+torchcodec's exact seek mode indexes frames by sorted packet timestamps, as `VideoIndex` does. For AVI
+files with B-frames torchcodec 0.17 returns wrong frames (or fails near the end), so such files are
+decoded with PyAV, with a warning (see `pyav_only_reason`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tempssl.video.errors import BackendUnavailableError, VideoDecodeError
+from tempssl.video.index import pyav_only_reason
+from tempssl.video.pyav_reader import PyAVReader, pyav_fallback
+from tempssl.video.reader import VideoReader
+
+INSTALL_HINT = (
+    "install it with `pip install torchcodec` plus FFmpeg's shared libraries "
+    "(Debian/Ubuntu: `apt-get install ffmpeg`; conda: `conda install ffmpeg`)"
+)
+
+
+def import_torchcodec():
+    """The `torchcodec.decoders` module; raises when torchcodec or FFmpeg's libraries are missing."""
+    from torchcodec import decoders
+
+    return decoders
+
+
+class TorchCodecReader(VideoReader):
+    """`VideoReader` on `torchcodec.decoders.VideoDecoder` in exact seek mode."""
+
+    backend = "torchcodec"
+
+    def _open(self):
+        problem = pyav_only_reason(self.index)
+        if problem:
+            return pyav_fallback(self, problem)
+        try:
+            decoders = import_torchcodec()
+        except Exception as error:
+            raise BackendUnavailableError(
+                self.path, self.backend, f"torchcodec is not available ({error}); {INSTALL_HINT}"
+            ) from error
+        transforms = None
+        if self.output_size != (self.height, self.width):
+            from torchcodec.transforms import Resize
+
+            transforms = [Resize(size=self.output_size)]
+        try:
+            return decoders.VideoDecoder(
+                str(self.path),
+                stream_index=self.index.stream_index,
+                dimension_order="NHWC",
+                num_ffmpeg_threads=self.num_threads,
+                seek_mode="exact",
+                transforms=transforms,
+            )
+        except Exception as error:
+            raise VideoDecodeError(self.path, self.backend, f"cannot open: {error}") from error
+
+    def _decode(self, indices: np.ndarray) -> torch.Tensor:
+        decoder = self.decoder
+        if isinstance(decoder, PyAVReader):
+            return decoder.get_frames(indices)
+        try:
+            return decoder.get_frames_at(indices.tolist()).data
+        except Exception as error:
+            raise VideoDecodeError(self.path, self.backend, f"decoding failed: {error}") from error
+
+    def _close(self, decoder) -> None:
+        if isinstance(decoder, PyAVReader):
+            decoder.close()

@@ -1,0 +1,25 @@
+"""Shared fixtures: small self-verifying videos written once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from video_cases import VIDEO_SPECS
+
+from tempssl.video.synthetic import overstate_avi_frame_count, write_coded_video
+
+
+@pytest.fixture(scope="session")
+def video_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("videos")
+    for name, spec in VIDEO_SPECS.items():
+        write_coded_video(root / name, **spec)
+    overstate_avi_frame_count(root / "overreported.avi", 400)
+    return root
+
+
+@pytest.fixture(scope="session")
+def videos(video_dir) -> dict[str, Path]:
+    """name -> path of every test video."""
+    return {name: video_dir / name for name in VIDEO_SPECS}

@@ -1,0 +1,169 @@
+"""Bad files and bad requests give clear errors naming the path and backend; never a hang."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import av
+import numpy as np
+import pytest
+
+from tempssl.video import (
+    BackendUnavailableError,
+    FrameIndexError,
+    VideoDecodeError,
+    VideoError,
+    VideoNotFoundError,
+    VideoOpenError,
+    available_backends,
+    open_video,
+)
+from tempssl.video import open as video_open
+from tempssl.video.synthetic import read_frame_codes, write_coded_video
+
+BACKENDS = available_backends()
+
+
+def _assert_names(error: VideoError, path, backend: str) -> None:
+    assert str(path) in str(error)
+    assert f"backend={backend}" in str(error)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_missing_file(tmp_path, backend):
+    path = tmp_path / "nope.mp4"
+    with pytest.raises(VideoNotFoundError, match="file not found") as info:
+        open_video(path, backend=backend)
+    assert isinstance(info.value, FileNotFoundError)
+    _assert_names(info.value, path, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_zero_byte_file(tmp_path, backend):
+    path = tmp_path / "empty.mp4"
+    path.touch()
+    with pytest.raises(VideoOpenError, match="empty") as info:
+        open_video(path, backend=backend)
+    _assert_names(info.value, path, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_text_file_renamed_mp4(tmp_path, backend):
+    path = tmp_path / "notes.mp4"
+    path.write_text("these are my notes, not a video\n" * 20)
+    with pytest.raises(VideoOpenError, match="not a readable video container") as info:
+        open_video(path, backend=backend)
+    _assert_names(info.value, path, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_truncated_mp4_without_index(tmp_path, backend):
+    # PyAV writes the moov atom (the frame index) last: cutting the file loses it.
+    full = write_coded_video(tmp_path / "full.mp4", 60)
+    path = tmp_path / "truncated.mp4"
+    path.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(VideoOpenError) as info:
+        open_video(path, backend=backend)
+    _assert_names(info.value, path, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("suffix", "spec"),
+    [
+        (".webm", dict(codec="libvpx-vp9", b_frames=None)),
+        (".mp4", dict(container_options={"movflags": "faststart"})),  # index first, data cut
+    ],
+)
+def test_truncated_file_keeps_the_frames_that_exist(tmp_path, backend, suffix, spec):
+    # Cut short after the index: the frames before the cut still decode and the count says so.
+    full = write_coded_video(tmp_path / f"full{suffix}", 60, **spec)
+    path = tmp_path / f"truncated{suffix}"
+    path.write_bytes(full.read_bytes()[: int(full.stat().st_size * 0.6)])
+    reader = open_video(path, backend=backend)
+    assert 0 < reader.num_frames < 60
+    n = reader.num_frames
+    assert read_frame_codes(reader.get_frames([0, n // 2, n - 1])) == [0, n // 2, n - 1]
+    with pytest.raises(FrameIndexError):
+        reader.get_frames([59])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_audio_only_file(tmp_path, backend):
+    path = tmp_path / "speech.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        t = np.arange(16000) / 16000
+        samples = (0.2 * np.sin(2 * math.pi * 440 * t)).astype(np.float32)[None]
+        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+        frame.sample_rate = 16000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    with pytest.raises(VideoOpenError, match=r"no video stream \(streams found: audio\)") as info:
+        open_video(path, backend=backend)
+    _assert_names(info.value, path, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_indices_out_of_range_name_the_valid_range(videos, backend):
+    reader = open_video(videos["vp9.webm"], backend=backend)
+    for bad in ([60], [0, -61], [1000]):
+        with pytest.raises(FrameIndexError, match=r"valid indices are 0\.\.59") as info:
+            reader.get_frames(bad)
+        assert isinstance(info.value, IndexError)
+        _assert_names(info.value, videos["vp9.webm"], backend)
+    with pytest.raises(FrameIndexError, match="1-D list of ints"):
+        reader.get_frames([1.5, 2.0])
+
+
+def test_unknown_backend_lists_the_choices(videos):
+    with pytest.raises(ValueError, match="choose one of: auto, torchcodec, decord, pyav"):
+        open_video(videos["vp9.webm"], backend="opencv")
+
+
+@pytest.mark.parametrize(
+    ("backend", "hint"),
+    [("decord", "pip install decord"), ("torchcodec", "apt-get install ffmpeg")],
+)
+def test_backend_not_installed_says_how_to_install(videos, monkeypatch, backend, hint):
+    def broken():
+        raise ImportError(f"No module named '{backend}'")
+
+    monkeypatch.setitem(video_open._IMPORTERS, backend, broken)
+    video_open.backend_problem.cache_clear()
+    try:
+        with pytest.raises(BackendUnavailableError, match=hint) as info:
+            open_video(videos["vp9.webm"], backend=backend)
+        assert isinstance(info.value, ImportError)
+        _assert_names(info.value, videos["vp9.webm"], backend)
+    finally:
+        video_open.backend_problem.cache_clear()
+
+
+def test_auto_falls_back_silently_when_torchcodec_cannot_load(videos, monkeypatch, caplog):
+    def no_ffmpeg():
+        raise RuntimeError("Could not load libtorchcodec. Likely causes: FFmpeg is not installed")
+
+    monkeypatch.setitem(video_open._IMPORTERS, "torchcodec", no_ffmpeg)
+    video_open.backend_problem.cache_clear()
+    try:
+        with caplog.at_level(logging.DEBUG, logger="tempssl.video.open"):
+            reader = open_video(videos["vp9.webm"])
+        assert reader.backend == "decord"
+        assert [r.levelno for r in caplog.records] == [logging.DEBUG]
+        assert "torchcodec unavailable" in caplog.text
+    finally:
+        video_open.backend_problem.cache_clear()
+
+
+def test_decode_failure_is_wrapped(videos, monkeypatch):
+    reader = open_video(videos["h264_bframes.mp4"], backend="pyav")
+
+    def corrupt(self, frames, targets, keys, position):
+        raise av.InvalidDataError(1094995529, "Invalid data found when processing input")
+
+    monkeypatch.setattr(type(reader), "_decode_into", corrupt)
+    with pytest.raises(VideoDecodeError, match="decoding failed") as info:
+        reader.get_frames([1])
+    _assert_names(info.value, videos["h264_bframes.mp4"], "pyav")
