@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import csv
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tempssl.data.metadata import IMAGE_EXTENSIONS, probe_all
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,4 +45,219 @@ class VideoInfo:
 
     def frame_at(self, time: float) -> int:
         """The frame whose timestamp is nearest to scene-clock `time`, clipped to the video."""
-        return min(max(int(round((time - self.offset) * self.fps)), 0), self.num_frames - 1)
+        return min(max(round((time - self.offset) * self.fps), 0), self.num_frames - 1)
+
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv"}
+)
+
+
+@dataclass
+class VideoSource:
+    """The videos of a dataset, with class names and what could not be read.
+
+    Attributes:
+        videos: readable videos, sorted by path (so ids are stable across runs and machines).
+        classes: class names; `VideoInfo.label` indexes this list (empty when unlabeled).
+        root: the folder (or manifest) the source was read from.
+        unreadable: `(path, problem)` of files found but not readable (skipped, logged once).
+    """
+
+    videos: list[VideoInfo]
+    classes: list[str]
+    root: Path
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def groups(self) -> dict[str, list[int]]:
+        """Scene id -> ids of its views (multi-view sources)."""
+        groups: dict[str, list[int]] = {}
+        for i, video in enumerate(self.videos):
+            if video.group is not None:
+                groups.setdefault(video.group, []).append(i)
+        return groups
+
+
+def folder_of_classes(
+    root: str | Path, on_bad_video: str = "skip", workers: int | None = None, progress: bool = True
+) -> VideoSource:
+    """`root/<class>/<video>` (the UCF101/HMDB51 layout); classes sorted by name."""
+    root = _existing_dir(root)
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise ValueError(f"{root}: no class folders found; expected the layout root/<class>/<video>")
+    entries = []
+    for label, name in enumerate(classes):
+        entries += [(path, {"label": label}) for path in _media_files(root / name, VIDEO_EXTENSIONS)]
+    _require_files(entries, root, VIDEO_EXTENSIONS)
+    return _build(entries, classes, root, on_bad_video, workers, progress)
+
+
+def unlabeled_folder(
+    root: str | Path,
+    on_bad_video: str = "skip",
+    workers: int | None = None,
+    progress: bool = True,
+    extensions: frozenset[str] = VIDEO_EXTENSIONS,
+) -> VideoSource:
+    """Every video under `root`, recursively, without labels."""
+    root = _existing_dir(root)
+    entries = [(path, {}) for path in _media_files(root, extensions)]
+    _require_files(entries, root, extensions)
+    return _build(entries, [], root, on_bad_video, workers, progress)
+
+
+def image_folder(root: str | Path, **kwargs) -> VideoSource:
+    """Every image under `root`, recursively, each as a 1-frame "video" (for per-frame methods)."""
+    return unlabeled_folder(root, extensions=IMAGE_EXTENSIONS, **kwargs)
+
+
+def manifest(
+    csv_path: str | Path,
+    label_column: str = "label",
+    classes: list[str] | None = None,
+    on_bad_video: str = "skip",
+    workers: int | None = None,
+    progress: bool = True,
+) -> VideoSource:
+    """A CSV with a `path` column (relative to the CSV's folder, or absolute) and a label column.
+
+    Labels may be class names or integers; `classes` fixes the class list (default: sorted names
+    found), so train and test manifests share label ids. `label_column=None` reads no labels.
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"manifest {csv_path} not found")
+    with csv_path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        for column in ("path", label_column):
+            if column is not None and column not in columns:
+                raise ValueError(
+                    f"{csv_path}: no column {column!r}; columns are {columns} "
+                    "(expected a header row such as 'path,label')"
+                )
+        rows = list(reader)
+    if not rows:
+        raise ValueError(f"{csv_path}: the manifest lists no videos")
+    names = [row[label_column] for row in rows] if label_column else []
+    classes = list(classes) if classes is not None else sorted(set(names), key=_natural_key)
+    class_ids = {name: i for i, name in enumerate(classes)}
+    entries = []
+    for line, row in enumerate(rows, start=2):
+        path = (csv_path.parent / row["path"]).resolve()
+        where = f"{csv_path}, line {line}"
+        if path.suffix.lower() not in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS:
+            raise ValueError(
+                f"{where}: {path} has unknown extension {path.suffix!r}; "
+                f"expected one of {sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)}"
+            )
+        if not path.is_file():
+            raise FileNotFoundError(f"{where}: video {path} does not exist")
+        extra = {}
+        if label_column:
+            if row[label_column] not in class_ids:
+                raise ValueError(f"{where}: label {row[label_column]!r} is not one of {classes}")
+            extra["label"] = class_ids[row[label_column]]
+        entries.append((path, extra))
+    return _build(entries, classes if label_column else [], csv_path, on_bad_video, workers, progress)
+
+
+def multiview_groups(
+    root: str | Path,
+    min_views: int = 2,
+    on_bad_video: str = "skip",
+    workers: int | None = None,
+    progress: bool = True,
+) -> VideoSource:
+    """`root/<scene>/<view>.<ext>`: the files of one scene are synchronized views of it.
+
+    An optional `root/offsets.csv` (columns `scene,view,offset`) gives each view's start time in
+    seconds on the scene's common clock (default 0); views may also differ in fps.
+    """
+    root = _existing_dir(root)
+    scenes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not scenes:
+        raise ValueError(f"{root}: no scene folders found; expected root/<scene>/<view>.<ext>")
+    offsets = _read_offsets(root / "offsets.csv")
+    entries = []
+    for scene in scenes:
+        views = _media_files(scene, VIDEO_EXTENSIONS)
+        if len(views) < min_views:
+            raise ValueError(
+                f"{scene}: scene has {len(views)} view(s), multi-view needs at least {min_views} "
+                f"synchronized videos per scene folder"
+            )
+        for path in views:
+            offset = offsets.get((scene.name, path.stem), 0.0)
+            entries.append((path, {"group": scene.name, "view": path.stem, "offset": offset}))
+    return _build(entries, [], root, on_bad_video, workers, progress)
+
+
+def _build(entries, classes, root, on_bad_video, workers, progress) -> VideoSource:
+    if on_bad_video not in ("skip", "raise"):
+        raise ValueError(f"on_bad_video must be 'skip' or 'raise', got {on_bad_video!r}")
+    index_root = root if root.is_dir() else root.parent
+    metas = probe_all([path for path, _ in entries], index_root, workers, progress)
+    videos, unreadable = [], []
+    for path, extra in sorted(entries, key=lambda entry: str(entry[0])):
+        meta = metas[str(path)]
+        if "error" in meta:
+            if on_bad_video == "raise":
+                raise ValueError(f"{path}: unreadable video ({meta['error']}); on_bad_video=raise")
+            log.warning("skipping unreadable video %s: %s", path, meta["error"])
+            unreadable.append((str(path), meta["error"]))
+            continue
+        videos.append(VideoInfo(path=str(path), **meta, **extra))
+    if not videos:
+        raise ValueError(f"{root}: none of the {len(entries)} files found is a readable video")
+    if unreadable:
+        log.warning("%s: skipped %d unreadable file(s) of %d", root, len(unreadable), len(entries))
+    return VideoSource(videos, classes, root, unreadable)
+
+
+def _existing_dir(root: str | Path) -> Path:
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {root} does not exist")
+    return root
+
+
+def _media_files(folder: Path, extensions: frozenset[str]) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in extensions and p.is_file() and not p.name.startswith(".")
+    )
+
+
+def _require_files(entries: list, root: Path, extensions: frozenset[str]) -> None:
+    if entries:
+        return
+    found = sorted({p.suffix for p in root.rglob("*") if p.is_file() and p.suffix})
+    raise ValueError(
+        f"{root}: no files with a known extension {sorted(extensions)}"
+        + (f"; found only {found}" if found else " (the folder is empty)")
+    )
+
+
+def _read_offsets(path: Path) -> dict[tuple[str, str], float]:
+    if not path.is_file():
+        return {}
+    offsets = {}
+    with path.open(newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            try:
+                offsets[(row["scene"], row["view"])] = float(row["offset"])
+            except (KeyError, TypeError, ValueError) as error:
+                raise ValueError(
+                    f"{path}, line {line}: expected columns scene,view,offset (seconds), got {row}"
+                ) from error
+    return offsets
+
+
+def _natural_key(name: str):
+    return (0, int(name)) if name.isdigit() else (1, name)
