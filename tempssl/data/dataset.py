@@ -1,0 +1,198 @@
+"""Turn sampling plans into tensors: one decode call per video per plan, then the plan's structure.
+
+`PlanDataset` is map-style: item `i` of an epoch is `sampler.plans(epoch)[i]`, so an epoch has a
+fixed length and its items do not depend on the number of DataLoader workers or processes.
+Batches (after the default collate) are dicts; the keys by sampler kind:
+
+| kind | keys and shapes (B = batch) |
+|---|---|
+| pairs | `anchor`, `positive`, `negative` `(B, C, H, W)` |
+| multiview | `views (B, V, C, H, W)` (synchronized views of one moment) |
+| tuples | `frames (B, 3, C, H, W)`, `label (B,)` (1 = in order, 0 = shuffled) |
+| sequences | `clip (B, N, L, C, H, W)` (N blocks of L frames) |
+| frames | `frames (B, K, C, H, W)`, or `views (B, K*V, C, H, W)` with a multi-view transform |
+| clips | `clip (B, C, T, H, W)` |
+
+Every batch also has `label (B,)` (the video's class, -1 if none, unless the structure has its own
+target), `video (B,)` (video ids) and `skipped (B,)` (plans skipped for unreadable videos).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from tempssl.data.metadata import IMAGE_EXTENSIONS
+from tempssl.data.sources import VideoSource
+from tempssl.video import VideoError, VideoReader, open_video
+
+log = logging.getLogger(__name__)
+
+Transform = Callable[[torch.Tensor], "torch.Tensor | list[torch.Tensor]"]
+
+
+class PlanDataset(Dataset):
+    """Decode the frames of each plan of a sampler and assemble them by the sampler's kind.
+
+    Args:
+        source: the videos (ids in plans index `source.videos`).
+        sampler: a `tempssl.data.sampling.Sampler` over `source.videos`.
+        transform: `uint8 (T, H, W, 3) -> float (T, C, H, W)` (clip-consistent), or a multi-view
+            transform returning a list of such tensors. Default: scale to [0, 1] only.
+        backend, decode_size: passed to `open_video` (decode-time resize saves time).
+        on_bad_video: "skip" (log once, count, use the next plan) or "raise".
+        max_open_readers: readers kept open per process (an LRU cache).
+    """
+
+    def __init__(
+        self,
+        source: VideoSource,
+        sampler,
+        transform: Transform | None = None,
+        backend: str = "auto",
+        decode_size: int | tuple[int, int] | None = None,
+        on_bad_video: str = "skip",
+        max_open_readers: int = 8,
+    ):
+        if on_bad_video not in ("skip", "raise"):
+            raise ValueError(f"on_bad_video must be 'skip' or 'raise', got {on_bad_video!r}")
+        self.source, self.sampler = source, sampler
+        self.transform = transform or to_float
+        self.backend, self.decode_size = backend, decode_size
+        self.on_bad_video = on_bad_video
+        self.max_open_readers = max_open_readers
+        self.epoch = 0
+        self.bad_videos: set[int] = set()
+        self._plans: tuple[int, list] | None = None
+        self._readers: OrderedDict[int, VideoReader] = OrderedDict()
+        self._readers_pid = os.getpid()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose plans are served (call before creating the DataLoader iterator)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __getitem__(self, i: int) -> dict:
+        plans = self._epoch_plans()
+        for skipped in range(len(plans)):
+            plan = plans[(i + skipped) % len(plans)]
+            if self.bad_videos.intersection(plan.videos):
+                continue
+            try:
+                decoded = [self._decode(v, f) for v, f in zip(plan.videos, plan.frames, strict=True)]
+                sample = self._assemble(plan, decoded)
+            except VideoError as error:
+                self._mark_bad(plan, error)
+                continue
+            sample["skipped"] = skipped
+            return sample
+        raise RuntimeError(f"no readable video left among {len(self.source)} in {self.source.root}")
+
+    # -- decoding ---------------------------------------------------------------------------
+    def _decode(self, video_id: int, frames) -> torch.Tensor:
+        """`uint8 (K, H, W, 3)`: the plan's frames of one video, in one decode call."""
+        path = self.source.videos[video_id].path
+        if Path(path).suffix.lower() in IMAGE_EXTENSIONS:
+            return _read_image(path, self.decode_size).expand(len(frames), -1, -1, -1)
+        return self._reader(video_id).get_frames(list(frames))
+
+    def _reader(self, video_id: int) -> VideoReader:
+        if self._readers_pid != os.getpid():  # a DataLoader worker: never reuse the parent's
+            self._readers, self._readers_pid = OrderedDict(), os.getpid()
+        reader = self._readers.pop(video_id, None)
+        if reader is None:
+            reader = open_video(
+                self.source.videos[video_id].path, backend=self.backend, size=self.decode_size
+            )
+            while len(self._readers) >= self.max_open_readers:
+                self._readers.popitem(last=False)[1].close()
+        self._readers[video_id] = reader
+        return reader
+
+    def _mark_bad(self, plan, error: VideoError) -> None:
+        if self.on_bad_video == "raise":
+            raise error
+        for video_id in plan.videos:
+            if self.source.videos[video_id].path == error.path and video_id not in self.bad_videos:
+                log.warning("skipping unreadable video (counted in 'skipped'): %s", error)
+                self.bad_videos.add(video_id)
+                return
+        self.bad_videos.update(plan.videos)  # cannot tell which view failed: drop the plan's videos
+
+    def _epoch_plans(self) -> list:
+        if self._plans is None or self._plans[0] != self.epoch:
+            self._plans = (self.epoch, self.sampler.plans(self.epoch))
+        return self._plans[1]
+
+    # -- assembly ---------------------------------------------------------------------------
+    def _assemble(self, plan, decoded: list[torch.Tensor]) -> dict:
+        kind = self.sampler.kind
+        label = torch.tensor(plan.label, dtype=torch.long)
+        sample = {"label": label, "video": torch.tensor(plan.videos[0], dtype=torch.long)}
+        if kind == "multiview":
+            views = [_one(self.transform(frames)) for frames in decoded]
+            sample["views"] = torch.stack([view[0] for view in views])
+            return sample
+        frames = decoded[0]
+        if kind == "frames":
+            outputs = [self.transform(frame[None]) for frame in frames]
+            if isinstance(outputs[0], list | tuple):
+                sample["views"] = torch.stack([view[0] for views in outputs for view in views])
+            else:
+                sample["frames"] = torch.cat(outputs)
+            return sample
+        out = _one(self.transform(frames))  # clip-consistent over all frames of the plan
+        if kind == "pairs":
+            sample.update(anchor=out[0], positive=out[1], negative=out[2])
+        elif kind == "tuples":
+            sample["frames"] = out
+        elif kind == "sequences":
+            sample["clip"] = out.unflatten(0, (self.sampler.num_blocks, self.sampler.block_len))
+        elif kind == "clips":
+            sample["clip"] = out.permute(1, 0, 2, 3)  # (C, T, H, W)
+        else:
+            raise ValueError(f"unknown sampler kind {kind!r}")
+        return sample
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_readers"] = OrderedDict()  # decoders never cross processes
+        return state
+
+
+def to_float(frames: torch.Tensor) -> torch.Tensor:
+    """`uint8 (T, H, W, 3) -> float32 (T, 3, H, W)` in [0, 1]: the transform when none is given."""
+    return frames.permute(0, 3, 1, 2).float().div_(255)
+
+
+def _one(output) -> torch.Tensor:
+    if isinstance(output, list | tuple):
+        raise ValueError("this sampler kind needs a single-view transform (got one returning a list)")
+    return output
+
+
+def _read_image(path: str, size) -> torch.Tensor:
+    """`uint8 (1, H, W, 3)`: an image file as a 1-frame clip."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.v2.functional import resize
+
+    try:
+        with Image.open(path) as image:
+            pixels = torch.from_numpy(np.asarray(image.convert("RGB")).copy())
+    except (OSError, UnidentifiedImageError) as error:
+        raise VideoError(path, "image", f"not a readable image ({error})") from error
+    if size is not None:
+        chw = resize(
+            pixels.permute(2, 0, 1), [size] if isinstance(size, int) else list(size), antialias=True
+        )
+        pixels = chw.permute(1, 2, 0)
+    return pixels[None]

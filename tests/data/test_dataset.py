@@ -1,0 +1,126 @@
+"""PlanDataset: one decode call per video per plan, structures by kind, workers, bad videos."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from tempssl.data.dataset import PlanDataset
+from tempssl.data.sources import multiview_groups, unlabeled_folder
+from tempssl.video import VideoReader
+from tempssl.video.synthetic import read_frame_codes, write_coded_video
+
+
+@dataclass(frozen=True)
+class _Plan:
+    videos: tuple[int, ...]
+    frames: tuple[tuple[int, ...], ...]
+    label: int = -1
+
+
+class _ListSampler:
+    """A sampler that serves fixed plans (epoch e shifts every frame index by e)."""
+
+    def __init__(self, kind, plans, **attrs):
+        self.kind, self._plans = kind, plans
+        self.__dict__.update(attrs)
+
+    def __len__(self):
+        return len(self._plans)
+
+    def plans(self, epoch):
+        return [
+            _Plan(p.videos, tuple(tuple(f + epoch for f in fs) for fs in p.frames), p.label)
+            for p in self._plans
+        ]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flat")
+    for i in range(3):
+        write_coded_video(root / f"v{i}.mp4", 40, seed=i)
+    return unlabeled_folder(root, progress=False)
+
+
+def _codes(frames: torch.Tensor) -> list[int]:
+    """Frame codes of float (..., 3, H, W) frames in [0, 1]."""
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    return read_frame_codes((flat * 255).round().to(torch.uint8).permute(0, 2, 3, 1))
+
+
+def test_one_decode_call_per_video_per_plan(source, monkeypatch):
+    calls = []
+    real = VideoReader.get_frames
+    monkeypatch.setattr(
+        VideoReader, "get_frames", lambda self, idx: calls.append(list(idx)) or real(self, idx)
+    )
+    sampler = _ListSampler("pairs", [_Plan((1,), ((10, 12, 30),))])
+    sample = PlanDataset(source, sampler)[0]
+    assert calls == [[10, 12, 30]]
+    assert [_codes(sample[k][None])[0] for k in ("anchor", "positive", "negative")] == [10, 12, 30]
+
+
+def test_structures_by_kind(source):
+    seq = PlanDataset(
+        source, _ListSampler("sequences", [_Plan((0,), (tuple(range(6)),))], num_blocks=2, block_len=3)
+    )
+    assert seq[0]["clip"].shape == (2, 3, 3, 64, 96)
+    assert _codes(seq[0]["clip"]) == list(range(6))
+    clip = PlanDataset(source, _ListSampler("clips", [_Plan((2,), ((5, 7, 9, 11),), label=4)]))[0]
+    assert clip["clip"].shape == (3, 4, 64, 96) and clip["label"] == 4 and clip["video"] == 2
+    assert _codes(clip["clip"].permute(1, 0, 2, 3)) == [5, 7, 9, 11]
+    tup = PlanDataset(source, _ListSampler("tuples", [_Plan((0,), ((9, 3, 6),), label=0)]))[0]
+    assert (
+        tup["frames"].shape == (3, 3, 64, 96)
+        and _codes(tup["frames"]) == [9, 3, 6]
+        and tup["label"] == 0
+    )
+    two_views = lambda frames: [frames.permute(0, 3, 1, 2).float() / 255] * 2  # noqa: E731
+    frames = PlanDataset(source, _ListSampler("frames", [_Plan((1,), ((3, 4),))]), transform=two_views)[
+        0
+    ]
+    assert frames["views"].shape == (4, 3, 64, 96) and _codes(frames["views"]) == [3, 3, 4, 4]
+
+
+def test_multiview_views_are_synchronized(tmp_path):
+    for scene in ("a", "b"):
+        (tmp_path / scene).mkdir()
+        write_coded_video(tmp_path / scene / "v0.mp4", 20)
+        write_coded_video(tmp_path / scene / "v1.mp4", 20, seed=1)
+    source = multiview_groups(tmp_path, progress=False)
+    sample = PlanDataset(source, _ListSampler("multiview", [_Plan((2, 3), ((7,), (8,)))]))[0]
+    assert sample["views"].shape == (2, 3, 64, 96)
+    assert _codes(sample["views"]) == [7, 8]
+
+
+def test_same_batches_with_any_number_of_workers(source):
+    plans = [_Plan((i % 3,), ((i, i + 1, i + 5),)) for i in range(10)]
+    dataset = PlanDataset(source, _ListSampler("pairs", plans))
+    dataset.set_epoch(2)
+    batches = {}
+    for workers in (0, 2):
+        loader = DataLoader(dataset, batch_size=4, num_workers=workers)
+        batches[workers] = [_codes(b["anchor"]) for b in loader]
+    assert batches[0] == batches[2] == [[i + 2 for i in range(s, min(s + 4, 10))] for s in (0, 4, 8)]
+
+
+def test_bad_video_is_skipped_logged_once_and_counted(tmp_path, caplog):
+    write_coded_video(tmp_path / "a.mp4", 20)
+    write_coded_video(tmp_path / "b.mp4", 20, seed=3)
+    source = unlabeled_folder(tmp_path, progress=False)
+    (tmp_path / "b.mp4").write_bytes(b"broken after indexing")
+    plans = [_Plan((1,), ((1, 2, 3),)), _Plan((0,), ((4, 5, 6),)), _Plan((1,), ((7, 8, 9),))]
+    dataset = PlanDataset(source, _ListSampler("pairs", plans))
+    with caplog.at_level(logging.WARNING):
+        samples = [dataset[i] for i in range(3)]
+    assert [int(s["skipped"]) for s in samples] == [1, 0, 2]
+    assert [_codes(s["anchor"][None])[0] for s in samples] == [4, 4, 1 + 3]
+    assert caplog.text.count("skipping unreadable video") == 1
+    strict = PlanDataset(source, _ListSampler("pairs", plans), on_bad_video="raise")
+    with pytest.raises(Exception, match=r"b\.mp4"):
+        strict[0]
