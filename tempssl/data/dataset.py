@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 
 from tempssl.data.metadata import IMAGE_EXTENSIONS
 from tempssl.data.sources import VideoSource
-from tempssl.video import VideoError, VideoReader, open_video
+from tempssl.video import VideoError, VideoIndex, VideoReader, open_video
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ class PlanDataset(Dataset):
         backend, decode_size: passed to `open_video` (decode-time resize saves time).
         on_bad_video: "skip" (log once, count, use the next plan) or "raise".
         max_open_readers: readers kept open per process (an LRU cache).
+        seed: augmentation randomness is seeded per (seed, epoch, item), so a sample is the same
+            whatever the worker count, and a resumed run sees the same augmentations.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class PlanDataset(Dataset):
         decode_size: int | tuple[int, int] | None = None,
         on_bad_video: str = "skip",
         max_open_readers: int = 8,
+        seed: int = 0,
     ):
         if on_bad_video not in ("skip", "raise"):
             raise ValueError(f"on_bad_video must be 'skip' or 'raise', got {on_bad_video!r}")
@@ -67,10 +70,11 @@ class PlanDataset(Dataset):
         self.backend, self.decode_size = backend, decode_size
         self.on_bad_video = on_bad_video
         self.max_open_readers = max_open_readers
-        self.epoch = 0
+        self.seed, self.epoch = seed, 0
         self.bad_videos: set[int] = set()
         self._plans: tuple[int, list] | None = None
         self._readers: OrderedDict[int, VideoReader] = OrderedDict()
+        self._indexes: dict[int, VideoIndex] = {}  # demuxed once per video and process
         self._readers_pid = os.getpid()
 
     def set_epoch(self, epoch: int) -> None:
@@ -88,7 +92,9 @@ class PlanDataset(Dataset):
                 continue
             try:
                 decoded = [self._decode(v, f) for v, f in zip(plan.videos, plan.frames, strict=True)]
-                sample = self._assemble(plan, decoded)
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(_item_seed(self.seed, self.epoch, i))
+                    sample = self._assemble(plan, decoded)
             except VideoError as error:
                 self._mark_bad(plan, error)
                 continue
@@ -109,9 +115,10 @@ class PlanDataset(Dataset):
             self._readers, self._readers_pid = OrderedDict(), os.getpid()
         reader = self._readers.pop(video_id, None)
         if reader is None:
-            reader = open_video(
-                self.source.videos[video_id].path, backend=self.backend, size=self.decode_size
-            )
+            path = self.source.videos[video_id].path
+            index = self._indexes.get(video_id)
+            reader = open_video(path, backend=self.backend, size=self.decode_size, index=index)
+            self._indexes[video_id] = reader.index
             while len(self._readers) >= self.max_open_readers:
                 self._readers.popitem(last=False)[1].close()
         self._readers[video_id] = reader
@@ -166,6 +173,10 @@ class PlanDataset(Dataset):
         state = self.__dict__.copy()
         state["_readers"] = OrderedDict()  # decoders never cross processes
         return state
+
+
+def _item_seed(seed: int, epoch: int, item: int) -> int:
+    return (seed * 1_000_003 + epoch) * 10_000_019 + item
 
 
 def to_float(frames: torch.Tensor) -> torch.Tensor:

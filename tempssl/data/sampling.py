@@ -1,0 +1,706 @@
+"""Sampling plans: which frames one training example needs. Pure, seeded index logic (NumPy only).
+
+A sampler looks at a list of `VideoInfo` and returns *plans*; `tempssl.data.dataset.PlanDataset`
+decodes each plan's frames (one call per video) and assembles tensors by the sampler's `kind`.
+
+- `plans(epoch)` is a pure function of `(seed, epoch)` and the constructor arguments: it draws from
+  `np.random.default_rng([seed, epoch])` and nothing else, so item `i` of an epoch is the same in any
+  process or DataLoader worker, and a run can be reproduced or inspected without decoding anything.
+- `len(sampler)` (plans per epoch) is fixed: it does not depend on the epoch.
+- A video that cannot hold a sampler's structure is skipped, counted in `skipped` and logged once;
+  if no video can hold it, the constructor raises `ValueError` naming the requirement.
+
+Example:
+    >>> sampler = build_sampler("pairs", source.videos, pos_window=6, neg_margin=12)
+    >>> plan = sampler.plans(epoch=0)[0]
+    >>> plan.videos, plan.frames   # e.g. (17,), ((120, 124, 301),): anchor, positive, negative
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:  # samplers only read attributes; importing sources would pull in the decoders
+    from tempssl.data.sources import VideoInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The frames one training example needs.
+
+    Attributes:
+        videos: indices into the sampler's `videos`, one per view (length 1 for single-view kinds).
+        frames: per entry of `videos`, the frame indices in the order of the sampler's structure.
+        label: the structure's target where it has one (tuples: 1 in order, 0 shuffled), else the
+            video's class (`VideoInfo.label`, -1 when unlabeled).
+    """
+
+    videos: tuple[int, ...]
+    frames: tuple[tuple[int, ...], ...]
+    label: int = -1
+
+
+class Sampler:
+    """Base class: seeded plans over a fixed list of videos.
+
+    Attributes:
+        kind: the structure of the plans ("pairs", "multiview", "tuples", "sequences", "frames",
+            "clips"); the dataset assembles tensors by it.
+        videos: the videos given (plan indices point into this list).
+        seed: the sampler's seed (a non-negative int).
+        skipped: videos that cannot hold the structure and are never sampled.
+    """
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, videos: Sequence[VideoInfo], *, seed: int = 0) -> None:
+        self.videos = list(videos)
+        if not self.videos:
+            raise ValueError(f"{type(self).__name__}: videos: expected at least one VideoInfo, got none")
+        self.seed = _int_at_least(self, "seed", seed, 0)
+        self.skipped = 0
+        self._num_frames = np.array([v.num_frames for v in self.videos], dtype=np.int64)
+        self._fps = np.array([v.fps for v in self.videos], dtype=np.float64)
+        self._labels = np.array([v.label for v in self.videos], dtype=np.int64)
+
+    def __len__(self) -> int:
+        """Plans per epoch (the same for every epoch)."""
+        raise NotImplementedError
+
+    def plans(self, epoch: int) -> list[Plan]:
+        """The plans of `epoch`, a pure function of `(seed, epoch)`; `len(plans(e)) == len(self)`."""
+        raise NotImplementedError
+
+    def _rng(self, epoch: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, _int_at_least(self, "epoch", epoch, 0)])
+
+    def _keep(self, usable: np.ndarray, requirement: str) -> np.ndarray:
+        """Ids of the usable videos; the others are counted in `skipped` and logged once."""
+        self.skipped = int((~usable).sum())
+        name = type(self).__name__
+        if not usable.any():
+            raise ValueError(f"{name}: no video can hold the structure: each needs {requirement}")
+        if self.skipped:
+            log.warning(
+                "%s: skipping %d of %d videos too short for the structure (each needs %s)",
+                name,
+                self.skipped,
+                len(self.videos),
+                requirement,
+            )
+        return np.flatnonzero(usable)
+
+
+class PairSampler(Sampler):
+    """Anchor, positive and negative frames of one video: single-view TCN (Sermanet et al. 2017).
+
+    Defining property: with anchor `t`, the positive `t'` has `1 <= |t' - t| <= pos_window` (never the
+    anchor itself) and the negative `t''` has `|t'' - t| > neg_margin`. Near the ends of a video only
+    existing frames are drawn, and anchors are drawn only where both a positive and a negative exist;
+    each of the three is uniform over what is allowed.
+
+    Defaults (`pos_window=6`, `neg_margin=12` frames, or 0.2 s and 0.4 s with `unit="seconds"`) are
+    the reference implementation's `svtcn: pos_radius: 6, neg_radius: 12` (tensorflow/models,
+    research/tcn/configs/tcn_default.yml: "0.2 seconds * 29fps ~ 6 timesteps", negative radius twice
+    the positive one), with its boundaries: positive `|dt| <= pos_radius`, negative `|dt| > neg_radius`.
+
+    Args:
+        videos: the videos.
+        pos_window: largest anchor-positive distance (in `unit`). Default 6 frames / 0.2 s.
+        neg_margin: anchor-negative distances must exceed it (in `unit`); must be > pos_window.
+            Default 12 frames / 0.4 s.
+        unit: "frames", or "seconds" (converted with each video's fps: `floor(window * fps)` frames).
+        samples_per_video: plans per usable video per epoch (so an epoch visits every video equally).
+        seed: the sampler's seed.
+
+    Plan: `frames = ((anchor, positive, negative),)`, label = the video's class.
+    """
+
+    kind: ClassVar[str] = "pairs"
+
+    def __init__(
+        self,
+        videos: Sequence[VideoInfo],
+        *,
+        pos_window: float | None = None,
+        neg_margin: float | None = None,
+        unit: str = "frames",
+        samples_per_video: int = 1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(videos, seed=seed)
+        _one_of(self, "unit", unit, ("frames", "seconds"))
+        defaults = (6, 12) if unit == "frames" else (0.2, 0.4)
+        pos = defaults[0] if pos_window is None else pos_window
+        neg = defaults[1] if neg_margin is None else neg_margin
+        if unit == "frames":
+            pos = _int_at_least(self, "pos_window", pos, 1, "frames")
+            neg = _int_at_least(self, "neg_margin", neg, 1, "frames")
+        elif not (_is_number(pos) and pos > 0):
+            raise ValueError(f"PairSampler: pos_window must be a number > 0 seconds, got {pos!r}")
+        if not (_is_number(neg) and neg > pos):
+            raise ValueError(
+                f"PairSampler: neg_margin must be > pos_window ({pos} {unit}), got {neg!r}: "
+                "a negative must be farther from the anchor than any positive"
+            )
+        self.pos_window, self.neg_margin, self.unit = pos, neg, unit
+        self.samples_per_video = _int_at_least(self, "samples_per_video", samples_per_video, 1)
+
+        if unit == "frames":
+            self._pos = np.full(len(self.videos), pos, dtype=np.int64)
+            self._neg = np.full(len(self.videos), neg, dtype=np.int64)
+            requirement = f"at least neg_margin + 2 = {neg + 2} frames"
+        else:
+            fps = np.where(np.isfinite(self._fps) & (self._fps > 0), self._fps, 0.0)
+            # 1e-9 keeps e.g. 0.7 s * 30 fps = 20.999999999999996 at 21 frames
+            self._pos = np.floor(pos * fps + 1e-9).astype(np.int64)
+            self._neg = np.floor(neg * fps + 1e-9).astype(np.int64)
+            requirement = (
+                f"pos_window * fps >= 1 frame and at least neg_margin * fps + 2 frames "
+                f"({neg} s * fps + 2)"
+            )
+        # a negative exists for some anchor once the video is longer than neg_margin + 1 frames
+        self._ids = self._keep((self._pos >= 1) & (self._num_frames >= self._neg + 2), requirement)
+
+    def __len__(self) -> int:
+        return len(self._ids) * self.samples_per_video
+
+    def plans(self, epoch: int) -> list[Plan]:
+        rng = self._rng(epoch)
+        vid = rng.permutation(np.repeat(self._ids, self.samples_per_video))
+        n, pos, neg = self._num_frames[vid], self._pos[vid], self._neg[vid]
+
+        # Anchors with a negative: [0, n-2-neg] and [neg+1, n-1]. When they do not overlap, `gap`
+        # frames in the middle have no frame farther than neg_margin on either side.
+        gap = np.maximum(0, 2 * neg - n + 2)
+        u = rng.integers(0, n - gap)
+        anchor = u + gap * (u >= n - 1 - neg)
+
+        lo, hi = np.maximum(anchor - pos, 0), np.minimum(anchor + pos, n - 1)
+        u = rng.integers(0, hi - lo)  # hi - lo candidates: the window without the anchor
+        positive = lo + u + (lo + u >= anchor)
+
+        left = np.maximum(anchor - neg, 0)  # frames 0 .. anchor-neg-1
+        right = np.maximum(n - 1 - anchor - neg, 0)  # frames anchor+neg+1 .. n-1
+        u = rng.integers(0, left + right)
+        negative = np.where(u < left, u, anchor + neg + 1 + (u - left))
+
+        return _single_view_plans(vid, np.stack([anchor, positive, negative], axis=1), self._labels[vid])
+
+
+class MultiViewSampler(Sampler):
+    """Synchronized frames of several views of one moment: multi-view TCN (Sermanet et al. 2017).
+
+    Defining property: the frames of a plan are the frames of each view nearest to one scene-clock
+    time `t` (`VideoInfo.frame_at(t)`), so views with different fps and start offsets are matched by
+    timestamp, not by frame index; `t` is uniform over the span where all chosen views have frames.
+
+    Videos are grouped into scenes by `VideoInfo.group`. Plans come in blocks of `moments_per_scene`
+    consecutive plans from one scene (the same views, distinct moments at least `min_gap` seconds
+    apart where the span allows, else spread evenly), so a batch of consecutive plans holds several
+    moments of a scene whose other moments serve as negatives, as in the reference where a batch is
+    drawn from one sequence (tensorflow/models research/tcn: `examples_per_sequence`). Block order
+    is shuffled per epoch; when a scene has more than `views` views, each block picks `views` of
+    them at random (listed in scene order).
+
+    Args:
+        videos: the videos; those without a group, or in a scene with fewer than `views` views or
+            whose views share no instant, are skipped.
+        views: views per plan (>= 2). Default 2 (the paper's two-camera setup).
+        moments_per_scene: consecutive plans per block. Default 8 (our choice: 4 scenes per batch of
+            32; the reference used 32 moments of one sequence per batch).
+        min_gap: seconds between the moments of a block where possible. Default 0.4 s, the
+            single-view TCN negative margin (12 frames at 29 fps) of the same reference.
+        blocks_per_scene: blocks per usable scene per epoch. Default 1.
+        seed: the sampler's seed.
+
+    Plan: `videos = (view ids)`, `frames = ((f_view0,), (f_view1,), ...)`, label = first view's class.
+    """
+
+    kind: ClassVar[str] = "multiview"
+
+    def __init__(
+        self,
+        videos: Sequence[VideoInfo],
+        *,
+        views: int = 2,
+        moments_per_scene: int = 8,
+        min_gap: float = 0.4,
+        blocks_per_scene: int = 1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(videos, seed=seed)
+        self.views = _int_at_least(self, "views", views, 2)
+        self.moments_per_scene = _int_at_least(self, "moments_per_scene", moments_per_scene, 1)
+        self.blocks_per_scene = _int_at_least(self, "blocks_per_scene", blocks_per_scene, 1)
+        if not (_is_number(min_gap) and min_gap >= 0):
+            raise ValueError(f"MultiViewSampler: min_gap must be a number >= 0 seconds, got {min_gap!r}")
+        self.min_gap = float(min_gap)
+
+        offset = np.array([v.offset for v in self.videos], dtype=np.float64)
+        valid = (self._num_frames >= 1) & np.isfinite(self._fps) & (self._fps > 0)
+        fps = np.where(valid, self._fps, 1.0)
+        self._fps_safe = fps
+        # scene-clock times of each view's first and last frames
+        self._first, self._last = offset, offset + (self._num_frames - 1) / fps
+
+        scenes: dict[str, list[int]] = {}
+        for i, video in enumerate(self.videos):
+            if video.group is not None and valid[i]:
+                scenes.setdefault(video.group, []).append(i)
+        kept = {
+            name: ids
+            for name, ids in scenes.items()
+            if len(ids) >= self.views and self._first[ids].max() <= self._last[ids].min()
+        }
+        if not kept:
+            raise ValueError(
+                f"MultiViewSampler: no scene (VideoInfo.group) has >= views = {self.views} views "
+                f"that share a time span; {_describe_scenes(scenes)}"
+            )
+        self.scenes = list(kept)
+        self.skipped = len(self.videos) - sum(len(ids) for ids in kept.values())
+        if self.skipped:
+            short = [f"{name!r} ({len(ids)} views)" for name, ids in scenes.items() if name not in kept]
+            log.warning(
+                "MultiViewSampler: skipping %d of %d videos (no group, no frames, or in a scene with "
+                "fewer than %d views sharing a time span: %s)",
+                self.skipped,
+                len(self.videos),
+                self.views,
+                ", ".join(short[:5]) or "none",
+            )
+        width = max(len(ids) for ids in kept.values())
+        self._members = np.full((len(kept), width), -1, dtype=np.int64)  # scene -> view ids, -1 pad
+        for row, ids in enumerate(kept.values()):
+            self._members[row, : len(ids)] = ids
+
+    def __len__(self) -> int:
+        return len(self.scenes) * self.blocks_per_scene * self.moments_per_scene
+
+    def plans(self, epoch: int) -> list[Plan]:
+        rng = self._rng(epoch)
+        scene = rng.permutation(np.repeat(np.arange(len(self.scenes)), self.blocks_per_scene))
+        members = self._members[scene]
+        keys = np.where(members >= 0, rng.random(members.shape), 2.0)  # padding is never picked
+        slots = np.sort(np.argsort(keys, axis=1)[:, : self.views], axis=1)
+        vid = np.take_along_axis(members, slots, axis=1)  # (blocks, views)
+
+        start, end = self._first[vid].max(axis=1), self._last[vid].min(axis=1)
+        k = self.moments_per_scene
+        # k sorted uniform points in a span shortened by the gaps, then the gaps put back: uniform
+        # over all placements with neighbours >= gap apart
+        gap = np.minimum(self.min_gap, (end - start) / max(k - 1, 1))
+        slack = end - start - gap * (k - 1)
+        times = (
+            start[:, None]
+            + np.sort(rng.random((len(scene), k)), axis=1) * slack[:, None]
+            + gap[:, None] * np.arange(k)
+        )
+        # VideoInfo.frame_at, vectorized: nearest frame (round half to even, like round())
+        offset, fps = self._first[vid][:, None, :], self._fps_safe[vid][:, None, :]
+        frames = np.rint((times[:, :, None] - offset) * fps).astype(np.int64)
+        frames = np.clip(frames, 0, self._num_frames[vid][:, None, :] - 1)  # (blocks, k, views)
+
+        labels = self._labels[vid[:, 0]].tolist()
+        return [
+            Plan(tuple(views), tuple((f,) for f in moment), label)
+            for views, block, label in zip(vid.tolist(), frames.tolist(), labels, strict=True)
+            for moment in block
+        ]
+
+
+class TupleSampler(Sampler):
+    """Ordered or shuffled frame triplets: shuffle-and-learn (Misra et al. 2016).
+
+    Defining property: five frames `a < b < c < d < e` lie in a window of `window` frames, with
+    `b - a >= outer_gap` and `e - d >= outer_gap`. A positive is `(b, c, d)` (label 1), a negative
+    `(b, a, d)` or `(b, e, d)` (label 0, either with equal probability): the outer positions always
+    hold `b` and `d`, and only the order of the middle frame tells them apart. With
+    `accept_reversed=True` each tuple is also reversed with probability 1/2 (`(d, c, b)` is then a
+    positive, `(d, a, b)` a negative), as the paper adds the inverted order of every instance.
+
+    Defaults follow the paper (Sec. 3.2): `window=60` and `outer_gap=15` read its tau_max = 60 and
+    tau_min = 15 frames as the window and the minimum distance of the negatives' odd frame;
+    `positive_fraction=0.25` is its 1:3 positive:negative ratio.
+
+    Motion: the paper samples tuples from high-motion windows. With `motion` (per video a float
+    array `(num_frames,)` of per-frame motion, e.g. mean absolute frame difference), the window start
+    is drawn with probability proportional to the window's summed motion plus `motion_floor` times
+    the video's mean window motion (so quiet parts, and videos with no motion at all, are still
+    drawn); without it, uniformly. Videos are visited uniformly (`samples_per_video` each).
+
+    Args:
+        videos: the videos; those shorter than `window` frames are skipped.
+        window: frames the five frames lie in (>= 2 * outer_gap + 3). Default 60.
+        outer_gap: minimum `b - a` and `e - d`. Default 15.
+        positive_fraction: probability that a plan is a positive. Default 0.25.
+        accept_reversed: also emit reversed tuples (same labels). Default True (as in the paper).
+        motion: optional per-video motion arrays, aligned with `videos`.
+        motion_floor: weight added to every window start, relative to the mean window motion.
+        samples_per_video: plans per usable video per epoch. Default 1.
+        seed: the sampler's seed.
+
+    Plan: `frames = ((x, y, z),)`, label 1 (in order) or 0 (shuffled).
+    """
+
+    kind: ClassVar[str] = "tuples"
+
+    def __init__(
+        self,
+        videos: Sequence[VideoInfo],
+        *,
+        window: int = 60,
+        outer_gap: int = 15,
+        positive_fraction: float = 0.25,
+        accept_reversed: bool = True,
+        motion: Sequence[np.ndarray] | None = None,
+        motion_floor: float = 0.05,
+        samples_per_video: int = 1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(videos, seed=seed)
+        self.outer_gap = _int_at_least(self, "outer_gap", outer_gap, 1, "frames")
+        self.window = _int_at_least(self, "window", window, 2 * self.outer_gap + 3, "frames")
+        if not (_is_number(positive_fraction) and 0 <= positive_fraction <= 1):
+            raise ValueError(
+                f"TupleSampler: positive_fraction must be in [0, 1], got {positive_fraction!r}"
+            )
+        if not (_is_number(motion_floor) and motion_floor >= 0):
+            raise ValueError(f"TupleSampler: motion_floor must be a number >= 0, got {motion_floor!r}")
+        self.positive_fraction = float(positive_fraction)
+        self.accept_reversed = bool(accept_reversed)
+        self.motion_floor = float(motion_floor)
+        self.samples_per_video = _int_at_least(self, "samples_per_video", samples_per_video, 1)
+        self._ids = self._keep(
+            self._num_frames >= self.window, f"at least window = {self.window} frames"
+        )
+        self._starts = self._num_frames - self.window + 1  # possible window starts per video
+        self._cdf = None if motion is None else self._motion_cdf(motion)
+
+    def __len__(self) -> int:
+        return len(self._ids) * self.samples_per_video
+
+    def plans(self, epoch: int) -> list[Plan]:
+        rng = self._rng(epoch)
+        vid = rng.permutation(np.repeat(self._ids, self.samples_per_video))
+        start = self._window_start(rng, vid)
+
+        # a < b < c < d < e with both outer gaps >= g are 5 distinct sorted positions among
+        # window - 2g + 2, shifted back into place
+        g = self.outer_gap
+        picks = np.sort(_draw_distinct(rng, np.full(len(vid), self.window - 2 * g + 2), 5), axis=1)
+        a, b, c, d, e = (start[:, None] + picks + np.array([0, g - 1, g - 1, g - 1, 2 * g - 2])).T
+
+        positive = rng.random(len(vid)) < self.positive_fraction
+        odd = np.where(rng.random(len(vid)) < 0.5, a, e)
+        triple = np.stack([b, np.where(positive, c, odd), d], axis=1)
+        if self.accept_reversed:
+            flip = rng.random(len(vid)) < 0.5
+            triple[flip] = triple[flip, ::-1]
+        return _single_view_plans(vid, triple, positive.astype(np.int64))
+
+    def _window_start(self, rng: np.random.Generator, vid: np.ndarray) -> np.ndarray:
+        if self._cdf is None:
+            return rng.integers(0, self._starts[vid])
+        # one search in the concatenated per-video CDFs, video r's shifted to [r, r + 1]
+        cdf, base = self._cdf
+        rank = np.searchsorted(self._ids, vid)
+        index = np.searchsorted(cdf, rank + rng.random(len(vid)), side="right")
+        return np.minimum(index - base[rank], self._starts[vid] - 1)
+
+    def _motion_cdf(self, motion: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        if len(motion) != len(self.videos):
+            raise ValueError(
+                f"TupleSampler: motion must have one array per video ({len(self.videos)}), "
+                f"got {len(motion)}"
+            )
+        cdfs = []
+        for rank, i in enumerate(self._ids):
+            scores = np.asarray(motion[i], dtype=np.float64)
+            n = int(self._num_frames[i])
+            if scores.shape != (n,) or not np.isfinite(scores).all() or (scores < 0).any():
+                raise ValueError(
+                    f"TupleSampler: motion[{i}] must be a finite, non-negative float array of shape "
+                    f"(num_frames,) = ({n},) for {self.videos[i].path}, got shape {scores.shape}"
+                )
+            total = np.concatenate([[0.0], np.cumsum(scores)])
+            window_motion = total[self.window :] - total[: -self.window]
+            weight = window_motion + self.motion_floor * window_motion.mean()
+            cdf = np.cumsum(weight) / weight.sum() if weight.sum() > 0 else _uniform_cdf(len(weight))
+            cdf[-1] = 1.0
+            cdfs.append(rank + cdf)
+        base = np.concatenate([[0], np.cumsum([len(c) for c in cdfs])[:-1]])
+        return np.concatenate(cdfs), base
+
+
+class SequenceSampler(Sampler):
+    """Sequences of blocks of frames for predictive coding: CPC / DPC (Han et al. 2019).
+
+    Defining property: `num_blocks` blocks of `block_len` frames, all at one frame stride and
+    contiguous: block `k` holds frames `start + (k * block_len + j) * stride`, `j < block_len`, so
+    the plan is one arithmetic progression of `num_blocks * block_len` frames. With `block_len=1`
+    it is `num_blocks` single frames at stride `stride` (CPC-style sequences of frames).
+
+    Defaults are DPC's (TengdaHan/DPC dpc/main.py: `--num_seq 8 --seq_len 5 --ds 3`).
+
+    Args:
+        videos: the videos; those shorter than `(num_blocks * block_len - 1) * stride + 1` frames
+            are skipped.
+        num_blocks: blocks per sequence (N). Default 8.
+        block_len: frames per block (L). Default 5.
+        stride: frame step inside and across blocks. Default 3.
+        samples_per_video: plans per usable video per epoch. Default 1.
+        seed: the sampler's seed.
+
+    Plan: `frames = ((all N * L indices, block-major),)`, label = the video's class.
+    """
+
+    kind: ClassVar[str] = "sequences"
+
+    def __init__(
+        self,
+        videos: Sequence[VideoInfo],
+        *,
+        num_blocks: int = 8,
+        block_len: int = 5,
+        stride: int = 3,
+        samples_per_video: int = 1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(videos, seed=seed)
+        self.num_blocks = _int_at_least(self, "num_blocks", num_blocks, 1)
+        self.block_len = _int_at_least(self, "block_len", block_len, 1, "frames")
+        self.stride = _int_at_least(self, "stride", stride, 1, "frames")
+        self.samples_per_video = _int_at_least(self, "samples_per_video", samples_per_video, 1)
+        self.span = (self.num_blocks * self.block_len - 1) * self.stride + 1
+        self._ids = self._keep(
+            self._num_frames >= self.span,
+            f"at least (num_blocks * block_len - 1) * stride + 1 = {self.span} frames",
+        )
+
+    def __len__(self) -> int:
+        return len(self._ids) * self.samples_per_video
+
+    def plans(self, epoch: int) -> list[Plan]:
+        rng = self._rng(epoch)
+        vid = rng.permutation(np.repeat(self._ids, self.samples_per_video))
+        start = rng.integers(0, self._num_frames[vid] - self.span + 1)
+        steps = np.arange(self.num_blocks * self.block_len) * self.stride
+        return _single_view_plans(vid, start[:, None] + steps, self._labels[vid])
+
+
+class FrameSampler(Sampler):
+    """Random frames for per-frame image methods (MoCo, SimCLR, MAE, ... on video frames).
+
+    Defining property: a plan holds `frames_per_visit` frames of one video, distinct when the video
+    has that many (otherwise every frame once, then repeats), uniform over the video and in random
+    order. Videos are visited uniformly: the epoch walks through fresh random permutations of the
+    videos, so with `num_plans` = a multiple of the number of videos each is visited equally often
+    (otherwise counts differ by at most one).
+
+    Args:
+        videos: the videos; those with no frames are skipped.
+        frames_per_visit: frames per plan (k). Default 1.
+        num_plans: plans per epoch. Default: the number of usable videos (one visit each; our
+            choice, matching one pass over a dataset of videos).
+        seed: the sampler's seed.
+
+    Plan: `frames = ((k indices),)`, label = the video's class.
+    """
+
+    kind: ClassVar[str] = "frames"
+
+    def __init__(
+        self,
+        videos: Sequence[VideoInfo],
+        *,
+        frames_per_visit: int = 1,
+        num_plans: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(videos, seed=seed)
+        self.frames_per_visit = _int_at_least(self, "frames_per_visit", frames_per_visit, 1)
+        self._ids = self._keep(self._num_frames >= 1, "at least 1 frame")
+        self.num_plans = (
+            len(self._ids) if num_plans is None else _int_at_least(self, "num_plans", num_plans, 1)
+        )
+
+    def __len__(self) -> int:
+        return self.num_plans
+
+    def plans(self, epoch: int) -> list[Plan]:
+        rng = self._rng(epoch)
+        rounds = -(-self.num_plans // len(self._ids))
+        vid = np.concatenate([rng.permutation(self._ids) for _ in range(rounds)])[: self.num_plans]
+        frames = _draw_distinct(rng, self._num_frames[vid], self.frames_per_visit)
+        return _single_view_plans(vid, frames, self._labels[vid])
+
+
+class ClipSampler(Sampler):
+    """Clips of `num_frames` frames at a fixed stride, for video backbones.
+
+    Defining property: a clip is `start + j * stride`, `j < num_frames`. In `mode="random"` (training)
+    the start is uniform over the starts whose clip fits; in `mode="uniform"` (evaluation) the
+    `clips_per_video` starts are evenly spaced from the first frame to the last clip that fits
+    (the first clip starts at frame 0, the last ends at the last frame; one clip is centred), the
+    same in every epoch. A video shorter than a clip is not skipped: indices past its end are
+    clamped to its last frame (the last frame repeats), so every clip has `num_frames` frames.
+
+    Defaults: 16 frames at stride 4 (VideoMAE's Kinetics-400 clips, Tong et al. 2022); 10 clips
+    per video in uniform mode (the usual 10 temporal views of Non-local / SlowFast testing).
+
+    Args:
+        videos: the videos; those with no frames are skipped.
+        num_frames: frames per clip (T). Default 16.
+        stride: frame step (s). Default 4.
+        mode: "random" or "uniform".
+        clips_per_video: plans per video per epoch. Default 1 (random) or 10 (uniform).
+        seed: the sampler's seed (unused in uniform mode).
+
+    Plan: `frames = ((T indices),)`, label = the video's class. Uniform plans are in video order.
+    """
+
+    kind: ClassVar[str] = "clips"
+
+    def __init__(
+        self,
+        videos: Sequence[VideoInfo],
+        *,
+        num_frames: int = 16,
+        stride: int = 4,
+        mode: str = "random",
+        clips_per_video: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(videos, seed=seed)
+        self.num_frames = _int_at_least(self, "num_frames", num_frames, 1, "frames")
+        self.stride = _int_at_least(self, "stride", stride, 1, "frames")
+        self.mode = _one_of(self, "mode", mode, ("random", "uniform"))
+        default_clips = 1 if mode == "random" else 10
+        self.clips_per_video = _int_at_least(
+            self, "clips_per_video", default_clips if clips_per_video is None else clips_per_video, 1
+        )
+        self.span = (self.num_frames - 1) * self.stride + 1
+        self._ids = self._keep(self._num_frames >= 1, "at least 1 frame")
+        self._uniform = self._uniform_plans() if mode == "uniform" else None
+
+    def __len__(self) -> int:
+        return len(self._ids) * self.clips_per_video
+
+    def plans(self, epoch: int) -> list[Plan]:
+        rng = self._rng(epoch)  # also validates epoch in uniform mode
+        if self._uniform is not None:
+            return list(self._uniform)
+        vid = rng.permutation(np.repeat(self._ids, self.clips_per_video))
+        start = rng.integers(0, np.maximum(self._num_frames[vid] - self.span, 0) + 1)
+        return self._clip_plans(vid, start)
+
+    def _uniform_plans(self) -> list[Plan]:
+        vid = np.repeat(self._ids, self.clips_per_video)
+        last = np.maximum(self._num_frames[vid] - self.span, 0)  # the last start whose clip fits
+        c = self.clips_per_video
+        position = np.tile(np.arange(c) / (c - 1) if c > 1 else np.array([0.5]), len(self._ids))
+        start = np.floor(last * position + 0.5).astype(np.int64)
+        return self._clip_plans(vid, start)
+
+    def _clip_plans(self, vid: np.ndarray, start: np.ndarray) -> list[Plan]:
+        frames = start[:, None] + np.arange(self.num_frames) * self.stride
+        frames = np.minimum(frames, self._num_frames[vid][:, None] - 1)  # short videos: repeat last
+        return _single_view_plans(vid, frames, self._labels[vid])
+
+
+SAMPLERS: dict[str, type[Sampler]] = {
+    cls.kind: cls
+    for cls in (PairSampler, MultiViewSampler, TupleSampler, SequenceSampler, FrameSampler, ClipSampler)
+}
+
+
+def build_sampler(name: str, videos: Sequence[VideoInfo], **kwargs) -> Sampler:
+    """The sampler registered as `name` (a key of `SAMPLERS`) over `videos`.
+
+    Raises:
+        ValueError: for an unknown name or argument (the message lists the valid ones).
+    """
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; valid names: {', '.join(SAMPLERS)}")
+    cls = SAMPLERS[name]
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "videos")]
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"{cls.__name__} ({name!r}) has no argument {', '.join(unknown)}; valid: {', '.join(valid)}"
+        )
+    return cls(videos, **kwargs)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _single_view_plans(vid: np.ndarray, frames: np.ndarray, labels: np.ndarray) -> list[Plan]:
+    return [
+        Plan((v,), (tuple(f),), label)
+        for v, f, label in zip(vid.tolist(), frames.tolist(), labels.tolist(), strict=True)
+    ]
+
+
+def _draw_distinct(rng: np.random.Generator, size: np.ndarray, k: int) -> np.ndarray:
+    """`(P, k)` random draws from `range(size[p])`, in random order, without repeats while possible.
+
+    Draw `i` is uniform over the `size - i` values not drawn yet: a rank among them, mapped to a
+    value by stepping over the (sorted) values already drawn. Once a row has drawn all its values,
+    the rest are drawn with repeats.
+    """
+    out = np.zeros((len(size), k), dtype=np.int64)
+    for i in range(k):
+        fresh = size - i >= 1
+        value = rng.integers(0, np.where(fresh, size - i, size))
+        taken = np.sort(out[:, :i], axis=1)
+        for j in range(i):
+            value += fresh & (value >= taken[:, j])
+        out[:, i] = value
+    return out
+
+
+def _uniform_cdf(n: int) -> np.ndarray:
+    return np.arange(1, n + 1) / n
+
+
+def _describe_scenes(scenes: dict[str, list[int]]) -> str:
+    if not scenes:
+        return "no video has a group (VideoInfo.group is None for all)"
+    name, ids = min(scenes.items(), key=lambda item: len(item[1]))
+    return f"e.g. scene {name!r} has {len(ids)} view(s); scenes found: {len(scenes)}"
+
+
+def _is_number(value) -> bool:
+    return (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool)
+        and (math.isfinite(value))
+    )
+
+
+def _int_at_least(owner: object, name: str, value, minimum: int, unit: str = "") -> int:
+    """`value` as an int, if it is a whole number >= minimum; else a ValueError naming `name`."""
+    whole = _is_number(value) and float(value).is_integer()
+    if not whole or value < minimum:
+        what = f"an integer >= {minimum}" + (f" {unit}" if unit else "")
+        raise ValueError(f"{type(owner).__name__}: {name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def _one_of(owner: object, name: str, value, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(
+            f"{type(owner).__name__}: {name} must be one of {', '.join(map(repr, choices))}, "
+            f"got {value!r}"
+        )
+    return value
