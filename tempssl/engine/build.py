@@ -1,0 +1,97 @@
+"""Build the parts of a training run from its config: sources, sampler, dataset, model, method."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from pathlib import Path
+
+from tempssl.config import ConfigError
+from tempssl.data import sources
+from tempssl.data.dataset import PlanDataset
+from tempssl.data.sampling import SAMPLERS
+from tempssl.data.transforms import build_transform
+from tempssl.methods import METHODS, Method
+from tempssl.models import BACKBONES
+from tempssl.schema import TrainConfig
+
+
+def training_source(cfg: TrainConfig, progress: bool = True) -> sources.VideoSource:
+    """The training videos: `data.root` in `data.layout`, or the toy train split when root is null."""
+    data = cfg.data
+    common = dict(on_bad_video=data.on_bad_video, progress=progress)
+    if data.root is None:
+        toy = toy_dataset(progress)
+        if data.layout == "multiview":
+            return sources.multiview_groups(toy / "train", **common)
+        return sources.manifest(toy / "train.csv", label_column="action", **common)
+    root = Path(data.root).expanduser()
+    if data.layout == "classes":
+        return sources.folder_of_classes(root, **common)
+    if data.layout == "manifest":
+        return sources.manifest(root, label_column=data.label_column, **common)
+    if data.layout == "multiview":
+        return sources.multiview_groups(root, **common)
+    if data.layout == "images":
+        return sources.image_folder(root, **common)
+    return sources.unlabeled_folder(root, **common)
+
+
+def toy_dataset(progress: bool = True) -> Path:
+    """The built-in toy dataset's folder (generated on first use; see `tempssl.data.toy`)."""
+    from tempssl.data.toy import toy_root
+
+    return toy_root(progress=progress)
+
+
+def training_dataset(cfg: TrainConfig, source: sources.VideoSource, seed: int) -> PlanDataset:
+    """The plans of `sampler`, decoded and transformed as configured."""
+    sampler_cls = SAMPLERS[cfg.sampler.name]
+    sampler = construct("sampler.args", sampler_cls, cfg.sampler.args, source.videos, seed=seed)
+    transform = construct(
+        "transforms.args",
+        build_transform,
+        cfg.transforms.args,
+        cfg.transforms.name,
+        size=cfg.transforms.size,
+    )
+    return PlanDataset(
+        source,
+        sampler,
+        transform=transform,
+        backend=cfg.data.backend,
+        decode_size=cfg.data.decode_size,
+        on_bad_video=cfg.data.on_bad_video,
+        seed=seed,
+    )
+
+
+def build_model(cfg: TrainConfig) -> Method:
+    """The backbone wrapped in the configured method."""
+    backbone = construct("model.args", BACKBONES.get(cfg.model.backbone), cfg.model.args)
+    return construct("method.args", METHODS.get(cfg.method.name), cfg.method.args, backbone)
+
+
+def construct(key: str, factory, args: dict, *positional, **fixed):
+    """`factory(*positional, **fixed, **args)`; a bad entry of `args` is a ConfigError naming `key`."""
+    parameters = inspect.signature(factory).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    valid = [
+        name
+        for name, p in list(parameters.items())[len(positional) :]
+        if name not in fixed and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    for name in args:
+        if not takes_any and name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ";"
+            raise ConfigError(
+                f"config key '{key}.{name}': unknown argument of {factory.__name__}{hint} "
+                f"valid arguments: {', '.join(valid)}"
+            )
+    try:
+        return factory(*positional, **fixed, **args)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"config key '{key}' ({factory.__name__}): {error}") from error

@@ -1,0 +1,73 @@
+"""Checkpoints: Accelerate state (model, optimizer, scheduler, RNG) plus the loop position, written
+atomically (a complete folder appears under its final name, or nothing does)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from accelerate import Accelerator
+
+LATEST = "latest"  # a text file naming the newest complete checkpoint folder
+STATE_FILE = "trainer_state.json"
+
+
+def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: dict, keep: int = 2) -> Path:
+    """Save everything needed to resume exactly; every process must call this.
+
+    `state` holds the loop position: `{"epoch", "step_in_epoch", "global_step"}` (the epoch to run
+    and how many of its batches are done).
+    """
+    checkpoints = run_dir / "checkpoints"
+    final = checkpoints / f"step_{state['global_step']:08d}"
+    partial = checkpoints / f".partial_{final.name}"
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (partial / STATE_FILE).write_text(json.dumps(state))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(partial, final)
+        _write_atomic(checkpoints / LATEST, final.name)
+        for old in sorted(p for p in checkpoints.glob("step_*") if p != final)[: -keep + 1 or None]:
+            if keep > 0:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def load_checkpoint(accelerator: Accelerator, checkpoint: Path) -> dict:
+    """Restore the Accelerate state; returns the loop position saved with it."""
+    accelerator.load_state(str(checkpoint))
+    return json.loads((checkpoint / STATE_FILE).read_text())
+
+
+def find_checkpoint(resume: str, output_dir: Path, run_name: str) -> Path | None:
+    """The checkpoint folder that `trainer.resume` names: "auto" = newest of this run name."""
+    if resume != "auto":
+        path = Path(resume)
+        if (path / "checkpoints" / LATEST).is_file():  # a run folder
+            path = path / "checkpoints" / (path / "checkpoints" / LATEST).read_text().strip()
+        if not (path / STATE_FILE).is_file():
+            raise FileNotFoundError(
+                f"trainer.resume={resume}: no checkpoint there (expected a run folder or a "
+                f"checkpoints/step_* folder containing {STATE_FILE})"
+            )
+        return path
+    candidates = []
+    for latest in (output_dir / run_name).glob(f"*/checkpoints/{LATEST}"):
+        path = latest.parent / latest.read_text().strip()
+        if (path / STATE_FILE).is_file():
+            candidates.append(path)
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,254 @@
+"""The training loop on Hugging Face Accelerate: one script for CPU, one GPU, many GPUs and nodes.
+
+Logging, checkpoint bookkeeping and evaluation run on the main process; every process trains on
+its own share of each epoch's plans (Accelerate hands whole batches to processes in turn, so no
+plan is used twice in an epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list, set_seed
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from tempssl.config import ConfigError, save_config
+from tempssl.data.sampling import SAMPLERS
+from tempssl.engine import build
+from tempssl.engine.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from tempssl.engine.online_eval import OnlineKNN
+from tempssl.engine.optim import build_optimizer, build_schedule
+from tempssl.schema import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: TrainConfig, run_name: str = "run", accelerator: Accelerator | None = None) -> dict:
+    """Train `cfg.method` as configured; returns the summary (also written to `summary.json`)."""
+    t = cfg.trainer
+    accelerator = accelerator or Accelerator(
+        gradient_accumulation_steps=t.grad_accumulation, mixed_precision=t.mixed_precision
+    )
+    main = accelerator.is_main_process
+    set_seed(t.seed)
+    run_name = t.run_name or run_name
+
+    checkpoint = find_checkpoint(t.resume, Path(t.output_dir), run_name) if t.resume else None
+    run_dir = _run_dir(accelerator, Path(t.output_dir) / run_name, checkpoint)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+        _log_to_file(run_dir / "train.log")
+
+    with accelerator.main_process_first():  # one process generates the toy data / metadata cache
+        source = build.training_source(cfg, progress=main and t.progress)
+    model = build.build_model(cfg)
+    if model.sampler_kind != SAMPLERS[cfg.sampler.name].kind:
+        raise ConfigError(
+            f"config key 'sampler.name': method {cfg.method.name!r} trains on {model.sampler_kind!r} "
+            f"batches, but the sampler makes {SAMPLERS[cfg.sampler.name].kind!r} (set sampler.name: "
+            f"{model.sampler_kind})",
+            key="sampler.name",
+        )
+    dataset = build.training_dataset(cfg, source, seed=t.seed)
+    loader = DataLoader(
+        dataset,
+        batch_size=t.batch_size,
+        shuffle=False,  # the sampler already orders each epoch's plans (seeded)
+        drop_last=True,
+        num_workers=cfg.data.num_workers,
+        pin_memory=torch.cuda.is_available(),
+    )
+    global_batch = t.batch_size * accelerator.num_processes * t.grad_accumulation
+    optimizer = build_optimizer(model, cfg.optim, global_batch)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    steps_per_epoch = max(1, len(loader) // t.grad_accumulation)
+    total_steps = t.max_steps or t.epochs * steps_per_epoch
+    scheduler = build_schedule(optimizer, cfg.optim, total_steps, steps_per_epoch)
+    accelerator.register_for_checkpointing(scheduler)
+    method = accelerator.unwrap_model(model)
+
+    position = {"epoch": 0, "step_in_epoch": 0, "global_step": 0}
+    if checkpoint is not None:
+        position = load_checkpoint(accelerator, checkpoint)
+        if main:
+            log.info("resumed from %s at %s", checkpoint, position)
+
+    evaluator = OnlineKNN(cfg, accelerator.device) if cfg.eval.enabled and main else None
+    if evaluator is not None and evaluator.baseline is None:
+        evaluator.set_baseline(run_dir, method.backbone)
+    accelerator.wait_for_everyone()
+
+    if main:
+        log.info(
+            "%s: %d videos, %d plans/epoch, %d processes x %d per device x %d accumulation = global "
+            "batch %d, %d steps/epoch, run folder %s",
+            run_name, len(source), len(dataset), accelerator.num_processes, t.batch_size,
+            t.grad_accumulation, global_batch, steps_per_epoch, run_dir,
+        )  # fmt: skip
+    logger = _MetricsLog(run_dir, main)
+    bar = tqdm(total=total_steps, initial=position["global_step"], disable=not (main and t.progress),
+               desc=run_name, unit="step", dynamic_ncols=True)  # fmt: skip
+    started, samples_seen, skipped_total = time.perf_counter(), 0, 0
+    window: dict[str, list[float]] = {}
+    done = position["global_step"] >= total_steps
+    epoch = position["epoch"]
+    while not done and epoch < t.epochs:
+        model.train()
+        epoch_loader = loader
+        if position["step_in_epoch"]:
+            epoch_loader = accelerator.skip_first_batches(loader, position["step_in_epoch"])
+        # Accelerate's loaders call dataset.set_epoch(<times iterated>) when iteration starts, so the
+        # epoch is set through the loader (a fresh skip-loader would otherwise reset it to 0).
+        epoch_loader.set_epoch(epoch)
+        for batch in epoch_loader:
+            with accelerator.accumulate(model):
+                outputs = model(batch)
+                accelerator.backward(outputs["loss"])
+                if accelerator.sync_gradients and cfg.optim.clip_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            position["step_in_epoch"] += 1
+            skipped_total += int(accelerator.reduce(batch["skipped"].sum(), "sum"))
+            samples_seen += t.batch_size * accelerator.num_processes
+            for name, value in outputs.items():
+                window.setdefault(name, []).append(value.detach().float())
+            if not accelerator.sync_gradients:
+                continue
+            scheduler.step()
+            method.on_step_end()
+            position["global_step"] += 1
+            bar.update()
+            step = position["global_step"]
+            if step % t.log_every == 0 or step == total_steps:
+                metrics = _reduce(accelerator, window)
+                window = {}
+                rate = samples_seen / (time.perf_counter() - started)
+                metrics.update(lr=scheduler.get_last_lr()[0], samples_per_s=rate, epoch=epoch)
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{rate:.0f}")
+                logger.write(step, metrics)
+            if t.checkpoint_every and step % t.checkpoint_every == 0:
+                save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
+            if step >= total_steps:
+                done = True
+                break
+        if not done:
+            epoch += 1
+            position.update(epoch=epoch, step_in_epoch=0)
+            save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
+            if evaluator and cfg.eval.every_epochs and epoch % cfg.eval.every_epochs == 0:
+                logger.write(position["global_step"], evaluator.evaluate(method.backbone))
+            accelerator.wait_for_everyone()
+    bar.close()
+    final = save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
+    accelerator.wait_for_everyone()
+    if not main:
+        return {}
+    elapsed = time.perf_counter() - started
+    summary = {
+        "run_dir": str(run_dir),
+        "checkpoint": str(final),
+        "steps": position["global_step"],
+        "epochs": round(position["global_step"] / steps_per_epoch, 2),
+        "processes": accelerator.num_processes,
+        "global_batch": global_batch,
+        "seconds": round(elapsed, 1),
+        "samples_per_s": round(samples_seen / elapsed, 1) if elapsed else 0.0,
+        "last_metrics": logger.last,
+        "skipped_plans": skipped_total,
+        "unreadable_videos": len(source.unreadable),
+    }
+    if evaluator is not None:
+        summary["knn"] = evaluator.evaluate(method.backbone)
+        summary["knn_random_init"] = evaluator.baseline
+        logger.write(position["global_step"], summary["knn"])
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(format_summary(summary))
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    """A readable end-of-run table."""
+    lines = [
+        "",
+        f"Run finished: {summary['run_dir']}",
+        f"  steps {summary['steps']} ({summary['epochs']} epochs), {summary['processes']} process(es), "
+        f"global batch {summary['global_batch']}, {summary['seconds']:.0f} s, "
+        f"{summary['samples_per_s']:.0f} samples/s",
+        "  last metrics: "
+        + ", ".join(f"{k} {v:.4g}" for k, v in summary["last_metrics"].items() if k not in ("epoch",)),
+        f"  checkpoint: {summary['checkpoint']}",
+    ]
+    if summary["skipped_plans"] or summary["unreadable_videos"]:
+        lines.append(
+            f"  unreadable videos skipped: {summary['unreadable_videos']} at indexing, "
+            f"{summary['skipped_plans']} training plans replaced"
+        )
+    if "knn" in summary:
+        lines += [
+            "",
+            "  kNN top-1 accuracy (k=20, cosine, per-video embeddings)",
+            "  | labels | random init | trained |",
+            "  |---|---:|---:|",
+        ]
+        for name, value in summary["knn"].items():
+            base = summary["knn_random_init"].get(name, float("nan"))
+            lines.append(f"  | {name.removeprefix('knn_')} | {base:.3f} | {value:.3f} |")
+    return "\n".join(lines)
+
+
+def _run_dir(accelerator: Accelerator, base: Path, checkpoint: Path | None) -> Path:
+    if checkpoint is not None:
+        return checkpoint.parent.parent
+    stamp = [datetime.now().strftime("%Y%m%d-%H%M%S")]
+    broadcast_object_list(stamp)  # every process uses the main process's folder name
+    return base / stamp[0]
+
+
+def _reduce(accelerator: Accelerator, window: dict[str, list[torch.Tensor]]) -> dict[str, float]:
+    """Mean of each metric over the window and over processes."""
+    return {
+        name: accelerator.reduce(torch.stack(values).mean().to(accelerator.device), "mean").item()
+        for name, values in window.items()
+    }
+
+
+def _log_to_file(path: Path) -> None:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("tempssl").addHandler(handler)
+
+
+class _MetricsLog:
+    """metrics.jsonl (one JSON object per log step) and TensorBoard events, main process only."""
+
+    def __init__(self, run_dir: Path, main: bool):
+        self.main, self.last = main, {}
+        self.path = run_dir / "metrics.jsonl"
+        self.writer = None
+        if main:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+            except ImportError:  # tensorboard not installed: JSONL only
+                log.info("tensorboard is not installed; metrics go to %s only", self.path)
+
+    def write(self, step: int, metrics: dict[str, float]) -> None:
+        if not self.main:
+            return
+        self.last.update(metrics)
+        with self.path.open("a") as handle:
+            handle.write(json.dumps({"step": step, **metrics}) + "\n")
+        if self.writer is not None:
+            for name, value in metrics.items():
+                self.writer.add_scalar(name, value, step)
+            self.writer.flush()

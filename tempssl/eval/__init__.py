@@ -1,0 +1,1 @@
+"""Turn a trained backbone into per-video embeddings and accuracy numbers."""

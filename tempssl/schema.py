@@ -1,0 +1,139 @@
+"""The sections of a training config (`configs/*.yaml`), as typed dataclasses.
+
+`tempssl.config.load_config(TrainConfig, path, overrides)` reads a YAML file onto these: unknown
+keys, wrong types and unknown names are errors naming the key and the valid choices. Each
+component's own hyper-parameters (`sampler.args`, `method.args`, ...) are checked against its
+constructor's signature when it is built (see `tempssl.engine.build`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+def _samplers():
+    from tempssl.data.sampling import SAMPLERS
+
+    return sorted(SAMPLERS)
+
+
+def _methods():
+    from tempssl.methods import METHODS
+
+    return METHODS.names()
+
+
+def _backbones():
+    from tempssl.models import BACKBONES
+
+    return BACKBONES.names()
+
+
+def _transforms():
+    from tempssl.data.transforms import TRANSFORM_NAMES
+
+    return list(TRANSFORM_NAMES)
+
+
+@dataclass
+class DataConfig:
+    """Where the videos are. `root: null` means the built-in toy dataset (generated on first use)."""
+
+    root: str | None = None
+    # classes: root/<class>/<video>; manifest: a CSV (path,label); unlabeled: any videos under root;
+    # multiview: root/<scene>/<view>.<ext>; images: any images under root.
+    layout: Literal["classes", "manifest", "unlabeled", "multiview", "images"] = "multiview"
+    label_column: str = "label"  # manifests only
+    backend: Literal["auto", "torchcodec", "decord", "pyav"] = "auto"
+    decode_size: int | None = None  # resize at decode time (short side), saves work for big videos
+    num_workers: int = 2
+    on_bad_video: Literal["skip", "raise"] = "skip"
+
+
+@dataclass
+class SamplerConfig:
+    name: str = field(default="multiview", metadata={"choices": _samplers})
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TransformConfig:
+    name: str = field(default="clip", metadata={"choices": _transforms})
+    size: int = 64
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = field(default="small_cnn", metadata={"choices": _backbones})
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MethodConfig:
+    name: str = field(default="tcn", metadata={"choices": _methods})
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adamw", "sgd", "lars"] = "adamw"
+    lr: float = 1e-3
+    # lr is for this many samples per optimizer step; it scales linearly with the real global batch
+    # (per-device batch x processes x accumulation). null: use lr as given.
+    lr_batch_size: int | None = None
+    weight_decay: float = 1e-4
+    momentum: float = 0.9  # sgd, lars
+    betas: tuple[float, float] = (0.9, 0.999)  # adamw
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: float = 0.0
+    min_lr_ratio: float = 0.0  # cosine ends at lr * min_lr_ratio
+    clip_grad_norm: float | None = None
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 10
+    batch_size: int = 32  # per device (process)
+    grad_accumulation: int = 1
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    seed: int = 0
+    output_dir: str = "runs"
+    run_name: str | None = None  # default: the config file's name
+    checkpoint_every: int = 0  # optimizer steps between checkpoints (0: only at epoch ends)
+    keep_checkpoints: int = 2
+    resume: str | None = None  # "auto" (latest checkpoint of this run name) or a checkpoint path
+    log_every: int = 10  # optimizer steps between metric log lines
+    max_steps: int | None = None  # stop early (for smoke tests)
+    progress: bool = True
+
+
+@dataclass
+class EvalConfig:
+    """Online kNN evaluation of per-video embeddings (k=20, T=0.07, Wu et al. 2018)."""
+
+    every_epochs: int = 0  # 0: only at the start (random init) and the end
+    # Labelled videos: the built-in toy splits (with `data.root: null`), or two CSV manifests.
+    labels: list[str] = field(default_factory=lambda: ["action", "object"])  # label columns
+    bank_split: str = "train"
+    query_split: str = "val"
+    bank_manifest: str | None = None
+    query_manifest: str | None = None
+    frames_per_video: int = 8
+    segments: int = 4  # temporal segments of the order-keeping pooling (see OnlineKNN)
+    k: int = 20
+    temperature: float = 0.07
+    enabled: bool = True
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    transforms: TransformConfig = field(default_factory=TransformConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)

@@ -1,0 +1,48 @@
+"""One TCN training step on a fixed global batch, under `accelerate launch` with N processes.
+
+Each process takes its contiguous share of the batch; the script writes the mean loss and the
+parameter gradients (averaged over processes by DDP) to the JSON file given as argument.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+from accelerate import Accelerator
+
+from tempssl.methods import build_method
+from tempssl.models import build_backbone
+
+
+def main(out: str) -> None:
+    accelerator = Accelerator()
+    torch.manual_seed(0)
+    model = build_method("tcn", build_backbone("small_cnn", width=4), loss=sys.argv[2], gather=True)
+    # BatchNorm with batch statistics differs per process by design (no SyncBN on CPU); running
+    # statistics make the step comparable while every other part (gather, DDP averaging) is real.
+    # float64: semi-hard mining compares distances, and near-ties at random init must not flip
+    # between a batch of 8 and two batches of 4 (different kernel blocking in float32).
+    model.eval().double()
+    views = torch.rand(8, 2, 3, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    model = accelerator.prepare(model)
+    share = len(views) // accelerator.num_processes
+    local = views[accelerator.process_index * share : (accelerator.process_index + 1) * share]
+    loss = model({"views": local.to(accelerator.device)})["loss"]
+    accelerator.backward(loss)
+    mean_loss = accelerator.reduce(loss.detach(), "mean").item()
+    grads = {
+        n: p.grad.flatten()[:50].tolist()
+        for n, p in accelerator.unwrap_model(model).named_parameters()
+        if p.grad is not None
+    }
+    if accelerator.is_main_process:
+        with open(out, "w") as handle:
+            json.dump(
+                {"processes": accelerator.num_processes, "loss": mean_loss, "grads": grads}, handle
+            )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,111 @@
+"""The training loop: run folder contents, exact resume, online kNN, and config errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tempssl.config import ConfigError, load_config
+from tempssl.engine.trainer import train
+from tempssl.schema import TrainConfig
+
+CONFIG = Path(__file__).parents[2] / "configs" / "tcn.yaml"
+
+
+def _config(*overrides) -> TrainConfig:
+    return load_config(TrainConfig, CONFIG, list(overrides))
+
+
+def test_run_folder_has_config_metrics_checkpoints_and_summary(tiny, tmp_path):
+    summary = train(_config(*tiny), run_name="tiny")
+    run = Path(summary["run_dir"])
+    assert run.parent == tmp_path / "tiny"
+    assert load_config(TrainConfig, run / "config.yaml") == _config(*tiny)
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]  # 8 plans / batch 4 = 2 steps x 2 epochs
+    assert all(torch.isfinite(torch.tensor(line["loss"])) for line in lines)
+    latest = (run / "checkpoints" / "latest").read_text()
+    assert latest == "step_00000004" and Path(summary["checkpoint"]).name == latest
+    assert not list((run / "checkpoints").glob(".partial*"))
+    assert summary["steps"] == 4 and summary["epochs"] == 2
+    assert list((run / "tensorboard").glob("events.*"))
+
+
+def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return load_file(checkpoint / "model.safetensors")
+
+
+def test_resume_mid_epoch_gives_the_same_final_weights(tiny, tmp_path):
+    common = [*tiny, "trainer.epochs=3", "trainer.batch_size=2"]
+    # 4 steps per epoch; a checkpoint every 3 steps lands mid-epoch (epoch 0, batch 3 of 4)
+    full = train(_config(*common, "trainer.checkpoint_every=3", "trainer.keep_checkpoints=10"), "full")
+    expected = _weights(Path(full["checkpoint"]))
+    mid = Path(full["run_dir"]) / "checkpoints" / "step_00000003"
+    assert json.loads((mid / "trainer_state.json").read_text()) == {
+        "epoch": 0,
+        "step_in_epoch": 3,
+        "global_step": 3,
+    }
+    resumed = train(_config(*common, f"trainer.resume={mid}"), "full")
+    assert resumed["steps"] == 12
+    got = _weights(Path(resumed["checkpoint"]))
+    assert got.keys() == expected.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_resume_auto_finds_the_latest_checkpoint(tiny, tmp_path):
+    first = train(_config(*tiny, "trainer.epochs=1"), "again")
+    second = train(_config(*tiny, "trainer.resume=auto"), "again")
+    assert second["run_dir"] == first["run_dir"] and second["steps"] == 4
+
+
+def test_online_knn_reports_trained_and_random_init(tiny, scenes_root):
+    labels = scenes_root / "labels.csv"
+    summary = train(
+        _config(
+            *tiny,
+            "eval.enabled=true",
+            f"eval.bank_manifest={labels}",
+            f"eval.query_manifest={labels}",
+            "eval.labels=[label]",
+            "eval.k=3",
+        ),
+        "knn",
+    )
+    assert (
+        set(summary["knn"])
+        == set(summary["knn_random_init"])
+        == {"knn_label_mean", "knn_label_segments"}
+    )
+    assert all(0.0 <= v <= 1.0 for v in summary["knn"].values())
+
+
+def test_config_errors_name_the_key(tiny):
+    with pytest.raises(ConfigError, match=r"'trainer\.epochz': unknown key; did you mean 'epochs'"):
+        _config("trainer.epochz=3")
+    with pytest.raises(ConfigError, match=r"'method\.name'.*did you mean 'tcn'"):
+        _config("method.name=tcm")
+    with pytest.raises(ConfigError, match=r"'sampler\.name': method 'tcn' trains on 'multiview'"):
+        train(_config(*tiny, "sampler.name=clips", "sampler.args={}"))
+    with pytest.raises(
+        ConfigError, match=r"'method\.args\.margn': unknown argument of TCN; did you mean 'margin'"
+    ):
+        train(_config(*tiny, "method.args={margn: 0.1}"))
+    with pytest.raises(ConfigError, match=r"'sampler\.args'.*moments_per_scene"):
+        train(_config(*tiny, "sampler.args={moments_per_scene: 0}"))
+    with pytest.raises(ConfigError, match=r"bank_manifest"):
+        train(_config(*tiny, "eval.enabled=true"))
+
+
+def test_train_tool_exits_with_the_error(capsys):
+    spec = importlib.util.spec_from_file_location("train_tool", CONFIG.parents[1] / "tools" / "train.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([str(CONFIG), "optim.lr=fast"]) == 2
+    assert "config key 'optim.lr': expected float, got 'fast'" in capsys.readouterr().err
