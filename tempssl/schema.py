@@ -55,6 +55,8 @@ class DataConfig:
 class SamplerConfig:
     name: str = field(default="multiview", metadata={"choices": _samplers})
     args: dict[str, Any] = field(default_factory=dict)
+    # tuples only: draw windows where there is motion (cached per-video motion scores)
+    motion_weighted: bool = False
 
 
 @dataclass

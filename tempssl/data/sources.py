@@ -261,3 +261,56 @@ def _read_offsets(path: Path) -> dict[tuple[str, str], float]:
 
 def _natural_key(name: str):
     return (0, int(name)) if name.isdigit() else (1, name)
+
+
+LAYOUTS = ("auto", "classes", "manifest", "unlabeled", "multiview", "images")
+
+
+def load_source(
+    spec: str | Path,
+    layout: str = "auto",
+    label_column: str = "label",
+    on_bad_video: str = "skip",
+    progress: bool = True,
+) -> VideoSource:
+    """A source from a path, or `toy:<split>` for a split of the built-in toy dataset.
+
+    `layout="auto"` reads a `.csv` as a manifest, a folder whose sub-folders hold the videos as
+    classes (`root/<class>/<video>`), and any other folder as unlabeled videos. For the toy
+    dataset, `label_column` picks the label set (`action` or `object`; default `action`).
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    common = dict(on_bad_video=on_bad_video, progress=progress)
+    if str(spec).startswith("toy:"):
+        from tempssl.data.toy import toy_root
+
+        split = str(spec).removeprefix("toy:")
+        root = toy_root(progress=progress)
+        if layout == "multiview":
+            return multiview_groups(root / split, **common)
+        column = "action" if label_column == "label" else label_column
+        if not (root / f"{split}.csv").is_file():
+            raise ValueError(f"toy dataset has no split {split!r}; use toy:train, toy:val or toy:test")
+        return manifest(root / f"{split}.csv", label_column=column, **common)
+    path = Path(spec).expanduser()
+    if layout == "auto":
+        if path.suffix.lower() == ".csv":
+            layout = "manifest"
+        elif path.is_dir() and any(
+            p.is_dir() and _media_files(p, VIDEO_EXTENSIONS)
+            for p in path.iterdir()
+            if not p.name.startswith(".")
+        ):
+            layout = "classes"
+        else:
+            layout = "unlabeled"
+    if layout == "manifest":
+        return manifest(path, label_column=label_column, **common)
+    builders = {
+        "classes": folder_of_classes,
+        "unlabeled": unlabeled_folder,
+        "multiview": multiview_groups,
+        "images": image_folder,
+    }
+    return builders[layout](path, **common)

@@ -9,6 +9,7 @@ from pathlib import Path
 from tempssl.config import ConfigError
 from tempssl.data import sources
 from tempssl.data.dataset import PlanDataset
+from tempssl.data.motion import motion_profiles
 from tempssl.data.sampling import SAMPLERS
 from tempssl.data.transforms import build_transform
 from tempssl.methods import METHODS, Method
@@ -44,10 +45,21 @@ def toy_dataset(progress: bool = True) -> Path:
     return toy_root(progress=progress)
 
 
-def training_dataset(cfg: TrainConfig, source: sources.VideoSource, seed: int) -> PlanDataset:
+def training_dataset(
+    cfg: TrainConfig, source: sources.VideoSource, seed: int, progress: bool = True
+) -> PlanDataset:
     """The plans of `sampler`, decoded and transformed as configured."""
     sampler_cls = SAMPLERS[cfg.sampler.name]
-    sampler = construct("sampler.args", sampler_cls, cfg.sampler.args, source.videos, seed=seed)
+    extra = {}
+    if cfg.sampler.motion_weighted:
+        if cfg.sampler.name != "tuples":
+            raise ConfigError(
+                f"config key 'sampler.motion_weighted': only the 'tuples' sampler draws by motion, "
+                f"not {cfg.sampler.name!r}",
+                key="sampler.motion_weighted",
+            )
+        extra["motion"] = motion_profiles(source.videos, cfg.data.backend, progress=progress)
+    sampler = construct("sampler.args", sampler_cls, cfg.sampler.args, source.videos, seed=seed, **extra)
     transform = construct(
         "transforms.args",
         build_transform,

@@ -57,7 +57,7 @@ def train(cfg: TrainConfig, run_name: str = "run", accelerator: Accelerator | No
             f"{model.sampler_kind})",
             key="sampler.name",
         )
-    dataset = build.training_dataset(cfg, source, seed=t.seed)
+    dataset = build.training_dataset(cfg, source, seed=t.seed, progress=main and t.progress)
     loader = DataLoader(
         dataset,
         batch_size=t.batch_size,

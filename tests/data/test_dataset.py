@@ -124,3 +124,19 @@ def test_bad_video_is_skipped_logged_once_and_counted(tmp_path, caplog):
     strict = PlanDataset(source, _ListSampler("pairs", plans), on_bad_video="raise")
     with pytest.raises(Exception, match=r"b\.mp4"):
         strict[0]
+
+
+def test_image_folder_trains_per_frame_methods(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from tempssl.data.sampling import FrameSampler
+    from tempssl.data.sources import image_folder
+
+    for i in range(3):
+        Image.fromarray(np.full((40, 50, 3), 60 * i, dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    source = image_folder(tmp_path, progress=False)
+    dataset = PlanDataset(source, FrameSampler(source.videos), decode_size=(20, 25))
+    frames = torch.stack([dataset[i]["frames"] for i in range(len(dataset))])
+    assert frames.shape == (3, 1, 3, 20, 25)
+    assert sorted(round(f.mean().item() * 255) for f in frames) == [0, 60, 120]

@@ -1,0 +1,220 @@
+"""Per-video embeddings from a trained backbone: frames sampled uniformly across each video,
+embedded one by one (`(C, H, W) -> (D,)`), pooled over time, written to an embedding folder
+(`tempssl.eval.store`).
+
+Large sets are processed in chunks of videos; each finished chunk is saved at once, so an
+interrupted extraction resumes where it stopped (same settings) instead of starting over. Videos
+that cannot be decoded are reported, listed in the sidecar and left out; they never stop the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from tempssl.data.sources import VideoSource
+from tempssl.eval.store import Embeddings, load_embeddings, save_embeddings
+from tempssl.video import VideoError, open_video
+
+log = logging.getLogger(__name__)
+
+POOLINGS = ("mean", "max", "concat", "none")
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """How frames are chosen and pooled.
+
+    Attributes:
+        frames_per_video: T frames, evenly spaced from the first frame to the last.
+        pooling: "mean" / "max" over the T frames -> `(D,)`; "concat" -> `(T*D,)` in time order;
+            "none" -> the first-frame vector as `embeddings` and all frames in `frame_embeddings`.
+        save_frames: also store every frame's vector and time (`frame_embeddings`, `frame_times`).
+        size: frames are resized (short side) and centre-cropped to `size` x `size`.
+        decode_size: resize at decode time (short side; None = native), for speed on big videos.
+    """
+
+    frames_per_video: int = 8
+    pooling: str = "mean"
+    save_frames: bool = False
+    size: int = 64
+    decode_size: int | None = None
+    backend: str = "auto"
+
+    def __post_init__(self):
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.frames_per_video < 1:
+            raise ValueError(f"frames_per_video must be >= 1, got {self.frames_per_video}")
+
+
+def extract_embeddings(
+    backbone: nn.Module,
+    source: VideoSource,
+    out: str | Path,
+    settings: ExtractSettings,
+    info: dict | None = None,
+    batch_size: int = 16,
+    num_workers: int = 2,
+    device: torch.device | str = "cpu",
+    chunk_videos: int = 256,
+    progress: bool = True,
+) -> Embeddings:
+    """Embed every video of `source` and write the embedding folder `out`.
+
+    Re-running with the same videos and settings reuses the finished result and finished chunks.
+
+    Returns:
+        The embeddings written (readable back with `tempssl.eval.store.load_embeddings`).
+    """
+    from tempssl.data.transforms import build_transform
+
+    out = Path(out)
+    key = _settings_key(source, settings, info or {})
+    if (out / "embeddings.json").is_file():
+        done = load_embeddings(out)
+        if done.info.get("settings_key") == key:
+            log.info("%s: already extracted with these settings, nothing to do", out)
+            return done
+    partial = out / ".partial"
+    key_file = partial / "key"
+    if partial.is_dir() and (not key_file.is_file() or key_file.read_text() != key):
+        shutil.rmtree(partial)  # leftovers of an extraction with other videos or settings
+    partial.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(key)
+
+    transform = build_transform("clip_eval", size=settings.size)
+    chunks = [range(i, min(i + chunk_videos, len(source))) for i in range(0, len(source), chunk_videos)]
+    bar = tqdm(total=len(source), desc="extracting", unit="video", disable=not progress)
+    backbone = backbone.to(device).eval()
+    for number, videos in enumerate(chunks):
+        chunk_file = partial / f"chunk_{number:05d}.npz"
+        if chunk_file.is_file():
+            bar.update(len(videos))
+            continue
+        dataset = _UniformFrames(source, list(videos), settings, transform)
+        loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_collate)
+        features, times, ok = _embed(backbone, loader, device, bar)
+        _save_chunk(chunk_file, features, times, ok, list(videos))
+    bar.close()
+    result = _combine(source, partial, len(chunks), settings, {**(info or {}), "settings_key": key})
+    save_embeddings(out, result)
+    shutil.rmtree(partial, ignore_errors=True)
+    return result
+
+
+class _UniformFrames(Dataset):
+    """Item i: `(frames float (T, C, H, W), times (T,))` of one video, or None if unreadable."""
+
+    def __init__(self, source: VideoSource, ids: list[int], settings: ExtractSettings, transform):
+        self.source, self.ids, self.settings, self.transform = source, ids, settings, transform
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int):
+        video = self.source.videos[self.ids[i]]
+        s = self.settings
+        try:
+            with open_video(video.path, backend=s.backend, size=s.decode_size) as reader:
+                indices = np.linspace(0, reader.num_frames - 1, s.frames_per_video).round().astype(int)
+                frames = reader.get_frames(indices)
+                times = reader.timestamps[indices]
+        except VideoError as error:
+            log.warning("skipping unreadable video: %s", error)
+            return i, None, None, str(error.problem)
+        return i, self.transform(frames), torch.from_numpy(times), None
+
+
+def _collate(items):
+    return items
+
+
+@torch.no_grad()
+def _embed(backbone, loader, device, bar):
+    features, times, ok = {}, {}, {}
+    for items in loader:
+        good = [item for item in items if item[1] is not None]
+        for index, _, _, problem in items:
+            ok[index] = problem
+        if good:
+            frames = torch.stack([item[1] for item in good]).to(device)  # (B, T, C, H, W)
+            out = backbone(frames.flatten(0, 1)).float().cpu().unflatten(0, frames.shape[:2])
+            for (index, _, t, _), vectors in zip(good, out, strict=True):
+                features[index], times[index] = vectors.numpy(), t.numpy()
+        bar.update(len(items))
+    return features, times, ok
+
+
+def _save_chunk(path: Path, features, times, ok, ids) -> None:
+    good = [i for i in range(len(ids)) if ok[i] is None]
+    arrays = {
+        "ids": np.array([ids[i] for i in good], dtype=np.int64),
+        "bad_ids": np.array([ids[i] for i in range(len(ids)) if ok[i] is not None], dtype=np.int64),
+        "bad_reasons": np.array([ok[i] for i in range(len(ids)) if ok[i] is not None], dtype=str),
+    }
+    if good:
+        arrays["features"] = np.stack([features[i] for i in good])
+        arrays["times"] = np.stack([times[i] for i in good])
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def _combine(
+    source, partial: Path, num_chunks: int, settings: ExtractSettings, info: dict
+) -> Embeddings:
+    ids, features, times, bad = [], [], [], []
+    for number in range(num_chunks):
+        with np.load(partial / f"chunk_{number:05d}.npz") as chunk:
+            ids += chunk["ids"].tolist()
+            bad += [
+                {"path": source.videos[i].path, "problem": str(p)}
+                for i, p in zip(chunk["bad_ids"], chunk["bad_reasons"], strict=True)
+            ]
+            if "features" in chunk.files:
+                features.append(chunk["features"])
+                times.append(chunk["times"])
+    if not ids:
+        raise ValueError(f"{source.root}: none of the {len(source)} videos could be decoded")
+    frame_features = np.concatenate(features)  # (N, T, D)
+    pooled = {
+        "mean": lambda x: x.mean(axis=1),
+        "max": lambda x: x.max(axis=1),
+        "concat": lambda x: x.reshape(len(x), -1),
+        "none": lambda x: x[:, 0],
+    }[settings.pooling](frame_features)
+    videos = [source.videos[i] for i in ids]
+    keep_frames = settings.save_frames or settings.pooling == "none"
+    if bad:
+        log.warning("%d of %d videos could not be decoded and are left out", len(bad), len(source))
+    return Embeddings(
+        embeddings=pooled.astype(np.float32),
+        paths=np.array([v.path for v in videos], dtype=str),
+        labels=np.array([v.label for v in videos], dtype=np.int64),
+        classes=np.array(source.classes, dtype=str),
+        groups=np.array([v.group or "" for v in videos], dtype=str),
+        views=np.array([v.view or "" for v in videos], dtype=str),
+        frame_embeddings=frame_features.astype(np.float32) if keep_frames else None,
+        frame_times=np.concatenate(times) if keep_frames else None,
+        info={**info, "settings": settings.__dict__, "videos": len(videos), "unreadable": bad},
+    )
+
+
+def _settings_key(source: VideoSource, settings: ExtractSettings, info: dict) -> str:
+    payload = json.dumps(
+        {"videos": [v.path for v in source.videos], "settings": settings.__dict__, "info": info},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha1(payload.encode()).hexdigest()

@@ -1,0 +1,42 @@
+"""Motion scores: high where the picture changes, cached per video."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+
+from tempssl.data import motion
+from tempssl.data.sources import unlabeled_folder
+
+
+def _write_still_then_moving(path, frames=40):
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=20)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for i in range(frames):
+            image = background.copy()
+            if i >= frames // 2:  # a bright square moving 3 px per frame in the second half
+                x = 3 * (i - frames // 2)
+                image[20:40, x : x + 20] = 255
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+
+
+def test_motion_is_where_the_picture_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEMPSSL_CACHE", str(tmp_path / "cache"))
+    _write_still_then_moving(tmp_path / "v.mp4")
+    video = unlabeled_folder(tmp_path, progress=False).videos[0]
+    profile = motion.motion_profiles([video], progress=False)[0]
+    assert profile.shape == (40,) and profile.dtype == np.float32
+    assert profile[:16].max() < 1.0  # still: only compression noise
+    assert profile[22:].min() > 2 * profile[:16].max() + 1.0
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("motion was recomputed despite the cache")
+
+    monkeypatch.setattr(motion, "motion_profile", must_not_run)
+    again = motion.motion_profiles([video], progress=False)[0]
+    np.testing.assert_array_equal(again, profile)
