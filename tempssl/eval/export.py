@@ -1,0 +1,441 @@
+"""Export the backbone of a trained checkpoint as plain weights that load without tempssl.
+
+    result = export_backbone("runs/tcn/20250101-120000", "resnet18_tcn.safetensors")
+
+writes `resnet18_tcn.safetensors` (a state dict that loads with `strict=True` into
+`torchvision.models.resnet18()`) and a card `resnet18_tcn.safetensors.md` next to it (method,
+backbone, training settings, source checkpoint, date, usage). Before anything is written, the
+weights are loaded strictly into the target model and its features are compared with the trained
+backbone's on a random input; any difference is an error.
+
+One exporter per backbone name, in `EXPORTERS`:
+
+- `resnet18`, `resnet50`: torchvision's state dict. Our backbones replace the classifier by the
+  identity, so `fc.weight` / `fc.bias` (1000 classes) are added as zeros: replace or train them.
+- `small_cnn`: its own state dict; rebuild with `tempssl.models.build_backbone("small_cnn", width=...)`.
+
+A new backbone (e.g. a ViT exported to `timm.create_model(...)`) gets a function
+`(backbone, cfg) -> BackboneExport` registered with `@exporter("vit_small")`: it maps the state
+dict's keys to the target library's, and gives `build` (the target, randomly initialized) and
+`features` (the target turned into a feature extractor, e.g. `reset_classifier(0)` for timm) so
+that the export is checked like the others.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from tempssl.eval.checkpoints import checkpoint_state, find_config, load_method
+from tempssl.schema import TrainConfig
+
+__all__ = [
+    "EXPORTERS",
+    "FORMATS",
+    "BackboneExport",
+    "ExportError",
+    "ExportResult",
+    "export_backbone",
+    "exporter",
+    "prepare_export",
+]
+
+FORMATS = {"safetensors": ".safetensors", "pt": ".pt"}
+_SUFFIX_FORMATS = {".safetensors": "safetensors", ".pt": "pt", ".pth": "pt", ".bin": "pt"}
+
+
+class ExportError(ValueError):
+    """A backbone that cannot be exported, or an export that does not reproduce the backbone."""
+
+
+@dataclass
+class BackboneExport:
+    """What an exporter makes of a trained backbone.
+
+    Attributes:
+        state_dict: plain, contiguous CPU tensors, named as the target model expects.
+        target: the expression that builds the target model, e.g. `"torchvision.models.resnet18()"`.
+        modules: what `target` needs imported (`import <module>`), e.g. `["torchvision"]`.
+        build: builds the target model (random initialization), to check the export.
+        features: turns a loaded target model into a feature extractor that must give the same
+            output as the trained backbone (e.g. ResNet: its classifier replaced by the identity).
+        notes: lines for the card (what differs from the trained backbone, what to do about it).
+        check_size: input height and width for the feature check (None: `transforms.size` of the
+            run's config); a ViT needs its own patch grid's size.
+    """
+
+    state_dict: dict[str, torch.Tensor]
+    target: str
+    modules: list[str]
+    build: Callable[[], nn.Module]
+    features: Callable[[nn.Module], nn.Module] = lambda model: model
+    notes: list[str] = field(default_factory=list)
+    check_size: int | None = None
+
+
+@dataclass
+class ExportResult:
+    """What `export_backbone` wrote."""
+
+    path: Path
+    card: Path
+    format: str
+    backbone: str
+    method: str
+    target: str
+    checkpoint: Path
+    num_tensors: int
+    num_parameters: int
+    max_feature_difference: float
+
+
+Exporter = Callable[[nn.Module, TrainConfig], BackboneExport]
+EXPORTERS: dict[str, Exporter] = {}
+
+
+def exporter(name: str) -> Callable[[Exporter], Exporter]:
+    """Register `fn(backbone, cfg) -> BackboneExport` as the exporter of backbone `name`."""
+
+    def register(fn: Exporter) -> Exporter:
+        EXPORTERS[name] = fn
+        return fn
+
+    return register
+
+
+def _torchvision_resnet(arch: str) -> Exporter:
+    """Exporter to `torchvision.models.<arch>()`: our keys, plus a zero 1000-class classifier."""
+
+    def export(backbone: nn.Module, cfg: TrainConfig) -> BackboneExport:
+        state = _plain(backbone.state_dict())
+        if "fc.weight" in state:
+            raise ExportError(f"{arch} backbone has a classifier (fc.weight); expected fc = Identity")
+        with torch.device("meta"):
+            fc = getattr(torchvision.models, arch)().fc
+        state["fc.weight"] = torch.zeros(fc.weight.shape)
+        state["fc.bias"] = torch.zeros(fc.bias.shape)
+        return BackboneExport(
+            state_dict=state,
+            target=f"torchvision.models.{arch}()",
+            modules=["torchvision"],
+            build=lambda: getattr(torchvision.models, arch)(weights=None),
+            features=_without_classifier,
+            notes=[
+                f"The classifier `fc` ({fc.in_features} -> {fc.out_features} classes) is zero: replace "
+                f"or train it. The trained part is everything before it: `model.fc = "
+                f"torch.nn.Identity()` gives the {fc.in_features}-d features that training learned.",
+            ],
+        )
+
+    return export
+
+
+def _without_classifier(model: nn.Module) -> nn.Module:
+    model.fc = nn.Identity()
+    return model
+
+
+EXPORTERS["resnet18"] = _torchvision_resnet("resnet18")
+EXPORTERS["resnet50"] = _torchvision_resnet("resnet50")
+
+
+@exporter("small_cnn")
+def _small_cnn(backbone: nn.Module, cfg: TrainConfig) -> BackboneExport:
+    """tempssl's SmallCNN: no torchvision/timm model matches, so it is rebuilt with tempssl."""
+    from tempssl.models import build_backbone
+
+    state = _plain(backbone.state_dict())
+    args = {**cfg.model.args, "width": int(state["features.0.weight"].shape[0])}
+    shown = ", ".join(f"{key}={value!r}" for key, value in args.items())
+    return BackboneExport(
+        state_dict=state,
+        target=f'tempssl.models.build_backbone("small_cnn", {shown})',
+        modules=["tempssl.models"],
+        build=lambda: build_backbone("small_cnn", **args),
+        notes=[
+            "No torchvision or timm model has this architecture: rebuild it with tempssl "
+            f'(`tempssl.models.build_backbone("small_cnn", {shown})`, '
+            f"{args['width'] * 8}-d features).",
+        ],
+    )
+
+
+def prepare_export(backbone: nn.Module, name: str, cfg: TrainConfig) -> tuple[BackboneExport, float]:
+    """Export `backbone` (registered name `name`) and check it: returns the export and the largest
+    absolute difference between the target model's features and the backbone's on a random input.
+
+    Raises:
+        ExportError: no exporter for `name` (the message lists the supported ones), the state dict
+            does not load with `strict=True` into the target, or the features differ.
+    """
+    if name not in EXPORTERS:
+        raise ExportError(
+            f"cannot export backbone {name!r}: supported backbones are {', '.join(sorted(EXPORTERS))} "
+            f"(add an exporter to tempssl.eval.export.EXPORTERS)"
+        )
+    export = EXPORTERS[name](backbone, cfg)
+    target = export.build()
+    try:
+        target.load_state_dict(export.state_dict, strict=True)
+    except RuntimeError as error:
+        raise ExportError(
+            f"exported {name} weights do not load into {export.target}: {error}"
+        ) from error
+    device = next(backbone.parameters()).device  # the same kernels on both sides (TF32 on GPUs)
+    target = export.features(target).eval().to(device)
+    size = export.check_size or cfg.transforms.size
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    was_training = backbone.training
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            ours = backbone(x.to(device)).float().cpu()
+            theirs = target(x.to(device)).float().cpu()
+    finally:
+        backbone.train(was_training)
+    if ours.shape != theirs.shape:
+        raise ExportError(
+            f"exported {name} weights loaded into {export.target} give features of shape "
+            f"{tuple(theirs.shape)}, the trained backbone {tuple(ours.shape)}"
+        )
+    difference = (ours - theirs).abs().max().item()
+    if not torch.allclose(ours, theirs, rtol=1e-4, atol=1e-4):
+        raise ExportError(
+            f"exported {name} weights loaded into {export.target} give other features than the "
+            f"trained backbone (max |difference| {difference:.3g} on a random {size}x{size} input)"
+        )
+    return export, difference
+
+
+def export_backbone(
+    checkpoint: str | Path,
+    out: str | Path,
+    format: str | None = None,
+    device: str | torch.device = "cpu",
+    config: str | Path | None = None,
+) -> ExportResult:
+    """Write the backbone of `checkpoint` to `out` as plain weights, with a card `<out>.md`.
+
+    Args:
+        checkpoint: a run folder, its checkpoints folder, a step folder or a weights file (see
+            `tempssl.eval.checkpoints.resolve_checkpoint`).
+        out: the weights file to write. Its suffix chooses the format when `format` is None
+            (`.safetensors`, or `.pt`/`.pth`/`.bin` for `torch.save`); without a suffix, the
+            format's own is appended.
+        format: "safetensors" (default) or "pt" (`torch.save` of a dict of plain tensors).
+        device: where the checkpoint is loaded to check the export.
+        config: the run's config.yaml, if it is not in the run folder.
+
+    Raises:
+        FileNotFoundError, CheckpointError, ConfigError: see `load_method`.
+        ExportError: unsupported backbone or format, or an export that does not reproduce the
+            backbone. Nothing is written then.
+    """
+    path, format = _out_path(Path(out), format)
+    method, cfg, source = load_method(checkpoint, device=device, config=config)
+    name = cfg.model.backbone
+    export, difference = prepare_export(method.backbone, name, cfg)
+    state = export.state_dict
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if format == "safetensors":
+        from safetensors.torch import save_file
+
+        metadata = {
+            "format": "pt",
+            "backbone": name,
+            "method": cfg.method.name,
+            "target": export.target,
+            "checkpoint": str(source.resolve()),
+        }
+        _atomic(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
+    else:
+        _atomic(path, lambda tmp: torch.save(state, tmp))
+    result = ExportResult(
+        path=path,
+        card=path.with_name(path.name + ".md"),
+        format=format,
+        backbone=name,
+        method=cfg.method.name,
+        target=export.target,
+        checkpoint=source,
+        num_tensors=len(state),
+        num_parameters=sum(p.numel() for p in method.backbone.parameters()),
+        max_feature_difference=difference,
+    )
+    others: dict[str, int] = {}
+    for key in method.state_dict():
+        if not key.startswith("backbone."):
+            others[key.split(".")[0]] = others.get(key.split(".")[0], 0) + 1
+    text = model_card(result, cfg, export, others, config)
+    _atomic(result.card, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return result
+
+
+def model_card(
+    result: ExportResult,
+    cfg: TrainConfig,
+    export: BackboneExport,
+    others: dict[str, int] | None = None,
+    config: str | Path | None = None,
+) -> str:
+    """The README-style card of an export: what it is, how it was trained, how to load it.
+
+    Args:
+        result: what was written.
+        cfg: the run's config.
+        export: the exporter's output (target model, notes).
+        others: tensors of the method that were not exported, counted by top-level module name.
+        config: the config's path (default: found next to the checkpoint).
+    """
+    state = checkpoint_state(result.checkpoint) or {}
+    config_path = Path(config) if config is not None else _config_or_none(result.checkpoint)
+    t, o, data = cfg.trainer, cfg.optim, cfg.data
+    data_text = "built-in toy dataset (`tempssl.data.toy`)" if data.root is None else f"`{data.root}`"
+    steps = (
+        f"global step {state['global_step']} (trainer_state.json: epoch {state.get('epoch')}, "
+        f"step_in_epoch {state.get('step_in_epoch')})"
+        if "global_step" in state
+        else "an unknown step (no trainer_state.json)"
+    )
+    processes = _processes(result.checkpoint)
+    batch = f"{t.batch_size} per process x {t.grad_accumulation} accumulation"
+    if processes:
+        batch += (
+            f" x {processes} process(es) = global batch {t.batch_size * t.grad_accumulation * processes}"
+        )
+    else:
+        batch += " (number of processes unknown)"
+    optim = f"{o.name}, lr {o.lr:g}"
+    if o.lr_batch_size:
+        optim += f" for batch {o.lr_batch_size} (scaled linearly with the global batch)"
+    optim += (
+        f", weight decay {o.weight_decay:g}, {o.schedule} schedule, warmup {o.warmup_epochs:g} epochs"
+    )
+    targs = cfg.transforms.args
+    if "mean" not in targs and "std" not in targs:
+        normalization = (
+            "normalized with the ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)"
+        )
+    elif targs.get("mean") is None:
+        normalization = "not normalized further"
+    else:
+        normalization = f"normalized with mean {targs.get('mean')} and std {targs.get('std')}"
+    if result.format == "safetensors":
+        loader, load = "safetensors.torch", f'safetensors.torch.load_file("{result.path.name}")'
+    else:
+        loader, load = "torch", f'torch.load("{result.path.name}", weights_only=True)'
+    notes = list(export.notes)
+    if others:
+        shown = ", ".join(f"`{name}.*` ({count} tensors)" for name, count in others.items())
+        notes.append(
+            f"Only the backbone is exported; the rest of the method stays in the checkpoint: {shown}."
+        )
+    lines = [
+        f"# {result.backbone} backbone trained with {result.method} (tempssl)",
+        "",
+        f"`{result.path.name}`: {result.format}, {result.num_tensors} tensors, "
+        f"{result.num_parameters / 1e6:.2f}M backbone parameters. Loads with `strict=True` into "
+        f"`{result.target}` (checked at export: same features as the trained backbone, max "
+        f"|difference| {result.max_feature_difference:.2g}).",
+        "",
+        "```python",
+        f"import {', '.join([loader, *export.modules])}",
+        f"model = {result.target}",
+        f"model.load_state_dict({load}, strict=True)",
+        "```",
+        "",
+        *[f"- {note}" for note in notes],
+        "",
+        "## Training",
+        "",
+        f"- Method: `{result.method}`, args {_args(cfg.method.args)}",
+        f"- Backbone: `{result.backbone}`, args {_args(cfg.model.args)}",
+        f"- Data: {data_text}, layout `{data.layout}`; sampler `{cfg.sampler.name}`, args "
+        f"{_args(cfg.sampler.args)}",
+        f"- Input: RGB scaled to [0, 1], {normalization}; trained on {cfg.transforms.size}x"
+        f"{cfg.transforms.size} crops (transform `{cfg.transforms.name}`)",
+        f"- Epochs: {t.epochs} configured"
+        + (f" (max_steps {t.max_steps})" if t.max_steps else "")
+        + f"; checkpoint at {steps}",
+        f"- Batch size: {batch}",
+        f"- Optimizer: {optim}",
+        f"- Seed: {t.seed}, mixed precision: {t.mixed_precision}",
+        "",
+        "## Source",
+        "",
+        f"- Checkpoint: `{Path(result.checkpoint).resolve()}`",
+        f"- Config: `{config_path.resolve() if config_path else 'unknown'}`",
+        f"- Exported: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} with tempssl "
+        f"{_version()}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _out_path(out: Path, format: str | None) -> tuple[Path, str]:
+    """The file to write and its format, from `--out` and `--format`."""
+    if format is not None and format not in FORMATS:
+        raise ExportError(f"unknown export format {format!r}: expected one of {', '.join(FORMATS)}")
+    from_suffix = _SUFFIX_FORMATS.get(out.suffix)
+    if not out.suffix:
+        format = format or "safetensors"
+        return out.with_name(out.name + FORMATS[format]), format
+    if from_suffix is None:
+        raise ExportError(
+            f"export file {out}: unknown suffix {out.suffix!r} (expected "
+            f"{', '.join(_SUFFIX_FORMATS)}, or no suffix)"
+        )
+    if format is not None and format != from_suffix:
+        raise ExportError(
+            f"export file {out}: format {format!r} asked, but the suffix {out.suffix} means "
+            f"{from_suffix!r}"
+        )
+    return out, from_suffix
+
+
+def _plain(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Detached, contiguous CPU copies (no shared storage: safetensors refuses shared tensors)."""
+    return {key: value.detach().to("cpu", copy=True).contiguous() for key, value in state.items()}
+
+
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """`write(tmp)` to a temporary file beside `path`, then rename it to `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _processes(checkpoint: Path) -> int:
+    """How many processes trained: Accelerate writes one `random_states_<rank>.pkl` each."""
+    folder = checkpoint.parent if checkpoint.is_file() else checkpoint
+    return len(list(folder.glob("random_states_*.pkl")))
+
+
+def _config_or_none(checkpoint: Path) -> Path | None:
+    try:
+        return find_config(checkpoint)
+    except FileNotFoundError:
+        return None
+
+
+def _args(args: dict) -> str:
+    return "(defaults)" if not args else ", ".join(f"{key}={value!r}" for key, value in args.items())
+
+
+def _version() -> str:
+    from tempssl import __version__
+
+    return __version__

@@ -1,0 +1,92 @@
+"""Per-video embeddings from a trained checkpoint:
+
+python tools/extract.py --checkpoint runs/tcn/<time> --videos /data/ucf101 --out emb/ucf101
+python tools/extract.py --checkpoint runs/tcn/<time> --videos toy:val --out emb/val --save-frames
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from tempssl.data.sources import LAYOUTS, load_source
+from tempssl.eval.extract import POOLINGS, ExtractSettings, extract_embeddings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="run folder or checkpoints/step_* folder")
+    parser.add_argument("--videos", required=True, help="folder, CSV manifest, or toy:<split>")
+    parser.add_argument("--out", required=True, type=Path, help="embedding folder to write")
+    parser.add_argument("--layout", default="auto", choices=LAYOUTS)
+    parser.add_argument(
+        "--label-column", default="label", help="manifest label column (toy: action|object)"
+    )
+    parser.add_argument("--frames", type=int, default=8, help="frames per video, evenly spaced")
+    parser.add_argument("--pooling", default="mean", choices=POOLINGS)
+    parser.add_argument("--save-frames", action="store_true", help="also keep per-frame embeddings")
+    parser.add_argument("--size", type=int, help="frame size (default: the run's transforms.size)")
+    parser.add_argument("--decode-size", type=int, help="resize at decode time (short side)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--random-init", action="store_true", help="the run's network before training (baseline)"
+    )
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from tempssl.eval.checkpoints import load_method
+
+    try:
+        method, cfg, checkpoint = load_method(args.checkpoint)
+        if args.random_init:
+            from tempssl.engine.build import build_model
+
+            torch.manual_seed(cfg.trainer.seed)
+            method = build_model(cfg)
+        source = load_source(args.videos, args.layout, args.label_column, progress=not args.quiet)
+        settings = ExtractSettings(
+            frames_per_video=args.frames,
+            pooling=args.pooling,
+            save_frames=args.save_frames,
+            size=args.size or cfg.transforms.size,
+            decode_size=args.decode_size,
+        )
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    info = {
+        "checkpoint": str(checkpoint),
+        "weights": "random init" if args.random_init else "trained",
+        "method": cfg.method.name,
+        "backbone": cfg.model.backbone,
+        "videos": str(args.videos),
+    }
+    result = extract_embeddings(
+        method.backbone,
+        source,
+        args.out,
+        settings,
+        info=info,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        device=device,
+        progress=not args.quiet,
+    )
+    skipped = len(result.info.get("unreadable", []))
+    print(
+        f"wrote {args.out}: {len(result)} videos x {result.embeddings.shape[1]} dims "
+        f"({settings.pooling} of {settings.frames_per_video} frames)"
+        + (f"; {skipped} unreadable videos skipped (listed in embeddings.json)" if skipped else "")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
