@@ -128,6 +128,13 @@ class EvalConfig:
     temperature: float = 0.07
     enabled: bool = True
 
+    def __post_init__(self):
+        if self.segments < 1 or self.frames_per_video % self.segments:
+            raise ValueError(
+                f"eval.frames_per_video ({self.frames_per_video}) must be a multiple of "
+                f"eval.segments ({self.segments})"
+            )
+
 
 @dataclass
 class TrainConfig:

@@ -7,13 +7,13 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from tempssl.config import ConfigError
 from tempssl.data import sources
-from tempssl.data.transforms import build_transform
-from tempssl.eval.embeddings import video_embeddings
+from tempssl.eval.extract import ExtractSettings, embed_frames
 from tempssl.eval.knn import knn_accuracy
 from tempssl.schema import TrainConfig
 
@@ -31,7 +31,6 @@ class OnlineKNN:
 
     def __init__(self, cfg: TrainConfig, device: torch.device):
         self.cfg, self.device = cfg, device
-        self.transform = build_transform("clip_eval", size=cfg.transforms.size)
         self.baseline: dict[str, float] | None = None
         self.bank, self.query = (
             self._labelled(cfg.eval.bank_split, cfg.eval.bank_manifest),
@@ -55,14 +54,21 @@ class OnlineKNN:
         groups of frames, concatenated in time order: keeps the direction of a motion).
         """
         e = self.cfg.eval
-        embed = dict(
-            transform=self.transform,
+        settings = ExtractSettings(
             frames_per_video=e.frames_per_video,
-            device=self.device,
+            size=self.cfg.transforms.size,
             decode_size=self.cfg.data.decode_size,
-            segments=e.segments,
+            backend=self.cfg.data.backend,
         )
-        segmented = [video_embeddings(backbone, s[0], **embed)[0] for s in (self.bank, self.query)]
+        segmented = []
+        for source in (self.bank[0], self.query[0]):
+            ids = list(range(len(source)))
+            features, _, ok = embed_frames(backbone, source, ids, settings, device=self.device)
+            bad = {source.videos[i].path: problem for i, problem in ok.items() if problem}
+            if bad:
+                raise ValueError(f"unreadable videos in the evaluation set: {bad}")
+            frames = torch.from_numpy(np.stack([features[i] for i in ids]))  # (N, T, D)
+            segmented.append(frames.unflatten(1, (e.segments, -1)).mean(dim=2).flatten(1))
         pooled = {
             "mean": [x.unflatten(1, (e.segments, -1)).mean(dim=1) for x in segmented],
             "segments": segmented,

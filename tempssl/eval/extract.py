@@ -77,8 +77,6 @@ def extract_embeddings(
     Returns:
         The embeddings written (readable back with `tempssl.eval.store.load_embeddings`).
     """
-    from tempssl.data.transforms import build_transform
-
     out = Path(out)
     key = _settings_key(source, settings, info or {})
     if (out / "embeddings.json").is_file():
@@ -93,24 +91,61 @@ def extract_embeddings(
     partial.mkdir(parents=True, exist_ok=True)
     key_file.write_text(key)
 
-    transform = build_transform("clip_eval", size=settings.size)
     chunks = [range(i, min(i + chunk_videos, len(source))) for i in range(0, len(source), chunk_videos)]
     bar = tqdm(total=len(source), desc="extracting", unit="video", disable=not progress)
-    backbone = backbone.to(device).eval()
     for number, videos in enumerate(chunks):
         chunk_file = partial / f"chunk_{number:05d}.npz"
         if chunk_file.is_file():
             bar.update(len(videos))
             continue
-        dataset = _UniformFrames(source, list(videos), settings, transform)
-        loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_collate)
-        features, times, ok = _embed(backbone, loader, device, bar)
+        features, times, ok = embed_frames(
+            backbone, source, list(videos), settings, batch_size, num_workers, device, bar
+        )
         _save_chunk(chunk_file, features, times, ok, list(videos))
     bar.close()
     result = _combine(source, partial, len(chunks), settings, {**(info or {}), "settings_key": key})
     save_embeddings(out, result)
     shutil.rmtree(partial, ignore_errors=True)
     return result
+
+
+@torch.no_grad()
+def embed_frames(
+    backbone: nn.Module,
+    source: VideoSource,
+    ids: list[int],
+    settings: ExtractSettings,
+    batch_size: int = 16,
+    num_workers: int = 0,
+    device: torch.device | str = "cpu",
+    bar: tqdm | None = None,
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, str | None]]:
+    """Embed `settings.frames_per_video` evenly spaced frames of each video `ids[i]`.
+
+    Returns, keyed by position `i` in `ids`: frame vectors `(T, D)`, frame times `(T,)` in seconds,
+    and None for a decoded video or the problem of an unreadable one (left out of the first two).
+    """
+    from tempssl.data.transforms import build_transform
+
+    transform = build_transform("clip_eval", size=settings.size)
+    dataset = _UniformFrames(source, ids, settings, transform)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=list)
+    was_training = backbone.training
+    backbone = backbone.to(device).eval()
+    features, times, ok = {}, {}, {}
+    for items in loader:
+        good = [item for item in items if item[1] is not None]
+        for index, _, _, problem in items:
+            ok[index] = problem
+        if good:
+            frames = torch.stack([item[1] for item in good]).to(device)  # (B, T, C, H, W)
+            out = backbone(frames.flatten(0, 1)).float().cpu().unflatten(0, frames.shape[:2])
+            for (index, _, t, _), vectors in zip(good, out, strict=True):
+                features[index], times[index] = vectors.numpy(), t.numpy()
+        if bar is not None:
+            bar.update(len(items))
+    backbone.train(was_training)
+    return features, times, ok
 
 
 class _UniformFrames(Dataset):
@@ -134,26 +169,6 @@ class _UniformFrames(Dataset):
             log.warning("skipping unreadable video: %s", error)
             return i, None, None, str(error.problem)
         return i, self.transform(frames), torch.from_numpy(times), None
-
-
-def _collate(items):
-    return items
-
-
-@torch.no_grad()
-def _embed(backbone, loader, device, bar):
-    features, times, ok = {}, {}, {}
-    for items in loader:
-        good = [item for item in items if item[1] is not None]
-        for index, _, _, problem in items:
-            ok[index] = problem
-        if good:
-            frames = torch.stack([item[1] for item in good]).to(device)  # (B, T, C, H, W)
-            out = backbone(frames.flatten(0, 1)).float().cpu().unflatten(0, frames.shape[:2])
-            for (index, _, t, _), vectors in zip(good, out, strict=True):
-                features[index], times[index] = vectors.numpy(), t.numpy()
-        bar.update(len(items))
-    return features, times, ok
 
 
 def _save_chunk(path: Path, features, times, ok, ids) -> None:
