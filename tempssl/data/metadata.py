@@ -134,6 +134,7 @@ def _write_cache(cache_file: Path, files: dict) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(payload)
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; the cache is shared
         os.replace(tmp, cache_file)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -67,4 +67,5 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
     with os.fdopen(fd, "wb") as handle:
         np.save(handle, array)
+    os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; the cache is shared
     os.replace(tmp, path)

@@ -164,7 +164,7 @@ class _UniformFrames(Dataset):
             with open_video(video.path, backend=s.backend, size=s.decode_size) as reader:
                 indices = np.linspace(0, reader.num_frames - 1, s.frames_per_video).round().astype(int)
                 frames = reader.get_frames(indices)
-                times = reader.timestamps[indices]
+                times = reader.timestamps[indices] + video.offset  # scene clock (multi-view)
         except VideoError as error:
             log.warning("skipping unreadable video: %s", error)
             return i, None, None, str(error.problem)

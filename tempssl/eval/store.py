@@ -83,6 +83,7 @@ def _atomic(path: Path, write, binary: bool = False) -> None:
     try:
         with os.fdopen(fd, "wb" if binary else "w") as handle:
             write(handle)
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; these are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,149 @@
+"""Evaluate embedding folders (written by tools/extract.py): kNN, linear probe, retrieval, alignment.
+
+python tools/evaluate.py knn --train emb/train --test emb/val --k 20 200 --confusion confusion.png
+python tools/evaluate.py knn --embeddings emb/ucf101 --split 0.5 --seed 0
+python tools/evaluate.py linear --train emb/train --test emb/val --optimizer lbfgs
+python tools/evaluate.py retrieval --embeddings emb/val --ks 1 5 10        # leave-one-out
+python tools/evaluate.py alignment --embeddings emb/val_frames --plot curve.png
+python tools/evaluate.py knn --train emb/train --test emb/val --baseline emb/train_rand emb/val_rand
+
+Each prints a table and writes a JSON result (--out; default <embeddings or test folder>/<name>.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tempssl.eval import report
+from tempssl.eval.linear import DEFAULT_WEIGHT_DECAYS
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="PROTOCOL")
+    for name, (add_arguments, _, summary) in SUBCOMMANDS.items():
+        add_arguments(commands.add_parser(name, help=summary, description=summary))
+    args = parser.parse_args(argv)
+    try:
+        SUBCOMMANDS[args.command][1](args)
+    except (FileNotFoundError, ValueError, ImportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _data_arguments(parser: argparse.ArgumentParser, split: float | None) -> None:
+    data = parser.add_argument_group("data (either --embeddings, or --train and --test)")
+    data.add_argument(
+        "--embeddings", type=Path, metavar="EMB", help="one embedding folder (or its embeddings.npz)"
+    )
+    data.add_argument(
+        "--train", type=Path, metavar="EMB", help="training (bank / gallery) embedding folder"
+    )
+    data.add_argument("--test", type=Path, metavar="EMB", help="test (query) embedding folder")
+    held_out = "held-out test fraction of --embeddings, stratified by class, scenes kept whole"
+    held_out += f" (default: {split})" if split is not None else " (default: none: leave-one-out)"
+    data.add_argument("--split", type=float, help=held_out)
+    parser.set_defaults(default_split=split)
+    data.add_argument("--seed", type=int, default=0, help="seeds the split (and the linear probe)")
+    baseline = "the same videos embedded otherwise (e.g. extract --random-init), reported alongside: "
+    _common_arguments(
+        parser, "+", baseline + "one folder with --embeddings, TRAIN TEST with --train/--test"
+    )
+
+
+def _common_arguments(parser: argparse.ArgumentParser, nargs: str | None, baseline: str) -> None:
+    parser.add_argument(
+        "--out", type=Path, metavar="JSON", help="result file (default: <EMB>/<name>.json)"
+    )
+    parser.add_argument("--baseline", nargs=nargs, metavar="EMB", help=baseline)
+
+
+def _spec(args: argparse.Namespace) -> report.DataSpec:
+    split = args.default_split if args.embeddings is not None and args.split is None else args.split
+    return report.DataSpec(args.embeddings, args.train, args.test, split, args.seed)
+
+
+def _knn_arguments(parser: argparse.ArgumentParser) -> None:
+    _data_arguments(parser, split=0.5)
+    parser.add_argument("--k", type=int, nargs="+", default=[20, 200], help="neighbourhood sizes")
+    parser.add_argument("--temperature", type=float, default=0.07, help="vote weights exp(sim / T)")
+    parser.add_argument(
+        "--confusion", type=Path, metavar="PNG", help="PNG confusion matrix of the first k"
+    )
+
+
+def _knn(args: argparse.Namespace) -> None:
+    report.knn_command(_spec(args), args.k, args.temperature, args.out, args.confusion, args.baseline)
+
+
+def _linear_arguments(parser: argparse.ArgumentParser) -> None:
+    _data_arguments(parser, split=0.5)
+    parser.add_argument(
+        "--optimizer",
+        choices=["lbfgs", "sgd"],
+        default="lbfgs",
+        help="lbfgs: full batch (default); sgd: mini-batches, for large sets",
+    )
+    parser.add_argument(
+        "--weight-decays",
+        type=float,
+        nargs="+",
+        default=list(DEFAULT_WEIGHT_DECAYS),
+        help="L2 penalties to choose from on a validation split (default 1e-6 .. 1e-1)",
+    )
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="of train, to choose the decay")
+
+
+def _linear(args: argparse.Namespace) -> None:
+    report.linear_command(
+        _spec(args), args.optimizer, args.weight_decays, args.val_fraction, args.out, args.baseline
+    )
+
+
+def _retrieval_arguments(parser: argparse.ArgumentParser) -> None:
+    _data_arguments(parser, split=None)
+    parser.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10], help="recall@k cut-offs")
+
+
+def _retrieval(args: argparse.Namespace) -> None:
+    report.retrieval_command(_spec(args), args.ks, args.out, args.baseline)
+
+
+def _alignment_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--embeddings",
+        type=Path,
+        required=True,
+        metavar="EMB",
+        help="embedding folder with frame embeddings (extract --save-frames)",
+    )
+    parser.add_argument("--metric", choices=["cosine", "euclidean"], default="cosine")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="PNG of the alignment curves")
+    parser.add_argument(
+        "--trajectories", type=Path, metavar="PNG", help="PNG of a few videos' embedding trajectories"
+    )
+    _common_arguments(parser, None, "the same videos embedded otherwise (e.g. extract --random-init)")
+
+
+def _alignment(args: argparse.Namespace) -> None:
+    report.alignment_command(
+        args.embeddings, args.metric, args.out, args.plot, args.trajectories, args.baseline
+    )
+
+
+# name -> (add its arguments, run it, one-line help). A new protocol adds one entry.
+SUBCOMMANDS = {
+    "knn": (_knn_arguments, _knn, "weighted kNN classification (cosine, Wu et al. 2018)"),
+    "linear": (_linear_arguments, _linear, "linear probe on frozen embeddings"),
+    "retrieval": (_retrieval_arguments, _retrieval, "video retrieval by class: recall@k, mAP"),
+    "alignment": (_alignment_arguments, _alignment, "multi-view frame alignment (TCN)"),
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
