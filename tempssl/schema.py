@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+_POSITIVE = {"check": lambda v: v > 0, "help": "must be > 0"}
+
 
 def _samplers():
     from tempssl.data.sampling import SAMPLERS
@@ -96,17 +98,18 @@ class OptimConfig:
 
 @dataclass
 class TrainerConfig:
-    epochs: int = 10
-    batch_size: int = 32  # per device (process)
-    grad_accumulation: int = 1
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    epochs: int = field(default=10, metadata=_POSITIVE)
+    batch_size: int = field(default=32, metadata=_POSITIVE)  # per device (process)
+    grad_accumulation: int = field(default=1, metadata=_POSITIVE)
+    # null: whatever `accelerate launch` says (--mixed_precision or its config file); else forced
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = None
     seed: int = 0
     output_dir: str = "runs"
     run_name: str | None = None  # default: the config file's name
     checkpoint_every: int = 0  # optimizer steps between checkpoints (0: only at epoch ends)
     keep_checkpoints: int = 2
     resume: str | None = None  # "auto" (latest checkpoint of this run name) or a checkpoint path
-    log_every: int = 10  # optimizer steps between metric log lines
+    log_every: int = field(default=10, metadata=_POSITIVE)  # optimizer steps between log lines
     max_steps: int | None = None  # stop early (for smoke tests)
     progress: bool = True
 
@@ -117,7 +120,8 @@ class EvalConfig:
 
     every_epochs: int = 0  # 0: only at the start (random init) and the end
     # Labelled videos: the built-in toy splits (with `data.root: null`), or two CSV manifests.
-    labels: list[str] = field(default_factory=lambda: ["action", "object"])  # label columns
+    # label columns to evaluate; null: [action, object] on the toy data, [label] with manifests
+    labels: list[str] | None = None
     bank_split: str = "train"
     query_split: str = "val"
     bank_manifest: str | None = None

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(TrainConfig, args.config, args.overrides)
         train(cfg, run_name=args.config.stem)
-    except ConfigError as error:
+    except (ConfigError, FileNotFoundError, ValueError) as error:  # bad config or data: no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -30,7 +30,15 @@ from torch.utils.data import Dataset
 
 from tempssl.data.metadata import IMAGE_EXTENSIONS
 from tempssl.data.sources import VideoSource
-from tempssl.video import VideoError, VideoIndex, VideoReader, open_video
+from tempssl.video import (
+    VideoDecodeError,
+    VideoError,
+    VideoIndex,
+    VideoNotFoundError,
+    VideoOpenError,
+    VideoReader,
+    open_video,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +103,8 @@ class PlanDataset(Dataset):
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(_item_seed(self.seed, self.epoch, i))
                     sample = self._assemble(plan, decoded)
-            except VideoError as error:
-                self._mark_bad(plan, error)
+            except (VideoNotFoundError, VideoOpenError, VideoDecodeError) as error:
+                self._mark_bad(plan, error)  # index errors are bugs, not bad videos: they raise
                 continue
             sample["skipped"] = skipped
             return sample

@@ -52,11 +52,13 @@ def find_checkpoint(resume: str, output_dir: Path, run_name: str) -> Path | None
     if resume != "auto":
         path = Path(resume)
         if (path / "checkpoints" / LATEST).is_file():  # a run folder
-            path = path / "checkpoints" / (path / "checkpoints" / LATEST).read_text().strip()
+            path = path / "checkpoints"
+        if (path / LATEST).is_file():  # a checkpoints/ folder
+            path = path / (path / LATEST).read_text().strip()
         if not (path / STATE_FILE).is_file():
             raise FileNotFoundError(
-                f"trainer.resume={resume}: no checkpoint there (expected a run folder or a "
-                f"checkpoints/step_* folder containing {STATE_FILE})"
+                f"trainer.resume={resume}: no checkpoint there (expected a run folder, its "
+                f"checkpoints/ folder or a checkpoints/step_* folder containing {STATE_FILE})"
             )
         return path
     candidates = []

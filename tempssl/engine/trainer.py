@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import secrets
 import time
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +25,7 @@ from tempssl.config import ConfigError, save_config
 from tempssl.data.sampling import SAMPLERS
 from tempssl.engine import build
 from tempssl.engine.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from tempssl.engine.online_eval import OnlineKNN
+from tempssl.engine.online_eval import OnlineKNN, online_eval_enabled
 from tempssl.engine.optim import build_optimizer, build_schedule
 from tempssl.schema import TrainConfig
 
@@ -32,14 +34,27 @@ log = logging.getLogger(__name__)
 
 def train(cfg: TrainConfig, run_name: str = "run", accelerator: Accelerator | None = None) -> dict:
     """Train `cfg.method` as configured; returns the summary (also written to `summary.json`)."""
+    package_log = logging.getLogger("tempssl")
+    before = set(package_log.handlers)
+    try:
+        return _train(cfg, run_name, accelerator)
+    finally:  # the run's train.log handler must not collect later runs' logs
+        for handler in set(package_log.handlers) - before:
+            package_log.removeHandler(handler)
+            handler.close()
+
+
+def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> dict:
     t = cfg.trainer
+    precision = {"mixed_precision": t.mixed_precision} if t.mixed_precision else {}
     accelerator = accelerator or Accelerator(
-        gradient_accumulation_steps=t.grad_accumulation, mixed_precision=t.mixed_precision
+        gradient_accumulation_steps=t.grad_accumulation, **precision
     )
     main = accelerator.is_main_process
     set_seed(t.seed)
     run_name = t.run_name or run_name
 
+    eval_enabled = online_eval_enabled(cfg)  # config problems show before any slow work
     checkpoint = find_checkpoint(t.resume, Path(t.output_dir), run_name) if t.resume else None
     run_dir = _run_dir(accelerator, Path(t.output_dir) / run_name, checkpoint)
     if main:
@@ -57,7 +72,8 @@ def train(cfg: TrainConfig, run_name: str = "run", accelerator: Accelerator | No
             f"{model.sampler_kind})",
             key="sampler.name",
         )
-    dataset = build.training_dataset(cfg, source, seed=t.seed, progress=main and t.progress)
+    with accelerator.main_process_first():  # motion scores, when used, are computed and cached once
+        dataset = build.training_dataset(cfg, source, seed=t.seed, progress=main and t.progress)
     loader = DataLoader(
         dataset,
         batch_size=t.batch_size,
@@ -69,7 +85,14 @@ def train(cfg: TrainConfig, run_name: str = "run", accelerator: Accelerator | No
     global_batch = t.batch_size * accelerator.num_processes * t.grad_accumulation
     optimizer = build_optimizer(model, cfg.optim, global_batch)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    steps_per_epoch = max(1, len(loader) // t.grad_accumulation)
+    if len(loader) == 0:
+        raise ConfigError(
+            f"config key 'trainer.batch_size': {len(dataset)} plans per epoch do not fill one batch of "
+            f"{t.batch_size} on each of {accelerator.num_processes} process(es); lower the batch size",
+            key="trainer.batch_size",
+        )
+    # Accelerate also steps at the end of each epoch's data, so a partial accumulation counts.
+    steps_per_epoch = math.ceil(len(loader) / t.grad_accumulation)
     total_steps = t.max_steps or t.epochs * steps_per_epoch
     scheduler = build_schedule(optimizer, cfg.optim, total_steps, steps_per_epoch)
     accelerator.register_for_checkpointing(scheduler)
@@ -81,7 +104,7 @@ def train(cfg: TrainConfig, run_name: str = "run", accelerator: Accelerator | No
         if main:
             log.info("resumed from %s at %s", checkpoint, position)
 
-    evaluator = OnlineKNN(cfg, accelerator.device) if cfg.eval.enabled and main else None
+    evaluator = OnlineKNN(cfg, accelerator.device) if eval_enabled and main else None
     if evaluator is not None and evaluator.baseline is None:
         evaluator.set_baseline(run_dir, method.backbone)
     accelerator.wait_for_everyone()
@@ -208,7 +231,8 @@ def format_summary(summary: dict) -> str:
 def _run_dir(accelerator: Accelerator, base: Path, checkpoint: Path | None) -> Path:
     if checkpoint is not None:
         return checkpoint.parent.parent
-    stamp = [datetime.now().strftime("%Y%m%d-%H%M%S")]
+    # a random suffix keeps two runs started in the same second apart
+    stamp = [f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"]
     broadcast_object_list(stamp)  # every process uses the main process's folder name
     return base / stamp[0]
 
@@ -221,10 +245,11 @@ def _reduce(accelerator: Accelerator, window: dict[str, list[torch.Tensor]]) -> 
     }
 
 
-def _log_to_file(path: Path) -> None:
+def _log_to_file(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("tempssl").addHandler(handler)
+    return handler
 
 
 class _MetricsLog:

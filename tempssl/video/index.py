@@ -140,7 +140,9 @@ def _demux_timestamps(container, stream, path: Path):
             if presentation is None:  # raw streams without timestamps: packet order
                 presentation = len(pts)
             if packet.is_corrupt:  # e.g. the last packet of a file cut short
-                first_corrupt = min(presentation, first_corrupt or presentation)
+                first_corrupt = (
+                    presentation if first_corrupt is None else min(presentation, first_corrupt)
+                )
                 continue
             pts.append(presentation)
             is_key.append(packet.is_keyframe)

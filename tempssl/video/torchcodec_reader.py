@@ -43,11 +43,17 @@ class TorchCodecReader(VideoReader):
             raise BackendUnavailableError(
                 self.path, self.backend, f"torchcodec is not available ({error}); {INSTALL_HINT}"
             ) from error
-        transforms = None
+        resize = {}
         if self.output_size != (self.height, self.width):
-            from torchcodec.transforms import Resize
-
-            transforms = [Resize(size=self.output_size)]
+            try:
+                from torchcodec.transforms import Resize
+            except ImportError as error:
+                raise BackendUnavailableError(
+                    self.path,
+                    self.backend,
+                    f"this torchcodec cannot resize while decoding; {INSTALL_HINT}",
+                ) from error
+            resize = {"transforms": [Resize(size=self.output_size)]}
         try:
             return decoders.VideoDecoder(
                 str(self.path),
@@ -55,7 +61,7 @@ class TorchCodecReader(VideoReader):
                 dimension_order="NHWC",
                 num_ffmpeg_threads=self.num_threads,
                 seek_mode="exact",
-                transforms=transforms,
+                **resize,
             )
         except Exception as error:
             raise VideoDecodeError(self.path, self.backend, f"cannot open: {error}") from error

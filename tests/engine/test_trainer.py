@@ -99,8 +99,12 @@ def test_config_errors_name_the_key(tiny):
         train(_config(*tiny, "method.args={margn: 0.1}"))
     with pytest.raises(ConfigError, match=r"'sampler\.args'.*moments_per_scene"):
         train(_config(*tiny, "sampler.args={moments_per_scene: 0}"))
-    with pytest.raises(ConfigError, match=r"bank_manifest"):
-        train(_config(*tiny, "eval.enabled=true"))
+    with pytest.raises(ConfigError, match=r"'eval\.query_manifest': set both"):
+        train(_config(*tiny, "eval.enabled=true", "eval.bank_manifest=x.csv"))
+    with pytest.raises(ConfigError, match=r"'trainer\.batch_size': 8 plans per epoch do not fill"):
+        train(_config(*tiny, "trainer.batch_size=16"))
+    with pytest.raises(ConfigError, match=r"'trainer\.log_every': must be > 0"):
+        _config("trainer.log_every=0")
 
 
 def test_train_tool_exits_with_the_error(capsys):
@@ -109,3 +113,18 @@ def test_train_tool_exits_with_the_error(capsys):
     spec.loader.exec_module(tool)
     assert tool.main([str(CONFIG), "optim.lr=fast"]) == 2
     assert "config key 'optim.lr': expected float, got 'fast'" in capsys.readouterr().err
+
+
+def test_online_knn_maps_query_labels_to_the_bank_classes_by_name(scenes_root):
+    from tempssl.engine.online_eval import OnlineKNN
+
+    (scenes_root / "query_b_only.csv").write_text("path,label\nscene1/view0.mp4,b\nscene3/view0.mp4,b\n")
+    cfg = _config(
+        f"data.root={scenes_root}",
+        f"eval.bank_manifest={scenes_root / 'labels.csv'}",
+        f"eval.query_manifest={scenes_root / 'query_b_only.csv'}",
+    )
+    knn = OnlineKNN(cfg, torch.device("cpu"))
+    assert knn.labels == ["label"]
+    assert knn.bank[0].classes == ["a", "b"] and knn.query[0].classes == ["a", "b"]
+    assert [v.label for v in knn.query[0].videos] == [1, 1]  # "b" is class 1 in the bank
