@@ -147,9 +147,13 @@ def _demux_timestamps(container, stream, path: Path):
             pts.append(presentation)
             is_key.append(packet.is_keyframe)
     except av.FFmpegError as error:
-        # A damaged tail: keep the frames demuxed so far, like every decoder would.
+        # A damaged tail: keep the frames demuxed so far, like every decoder would, up to the first
+        # hole: with B-frames, frames shown before the last one read may be lost with the tail.
         log.warning("%s: demuxing stopped after %d packets (%s)", path, len(pts), error)
         damaged = True
+        cut = _first_gap(sorted(pts))
+        if cut is not None:
+            first_corrupt = cut if first_corrupt is None else min(cut, first_corrupt)
     if first_corrupt is not None:
         # Frames shown after a damaged one may depend on it: the video ends before it.
         log.warning("%s: damaged frame data; keeping the frames shown before it", path)
@@ -157,6 +161,15 @@ def _demux_timestamps(container, stream, path: Path):
         pts, is_key = [pts[i] for i in keep], [is_key[i] for i in keep]
         damaged = True
     return pts, is_key, damaged
+
+
+def _first_gap(sorted_pts: list[int]) -> int | None:
+    """The timestamp right after the first hole (a gap > 1.5x the median frame step), if any."""
+    if len(sorted_pts) < 3:
+        return None
+    steps = np.diff(sorted_pts)
+    holes = np.flatnonzero(steps > 1.5 * np.median(steps))
+    return int(sorted_pts[holes[0] + 1]) if holes.size else None
 
 
 def _fps_from_pts(sorted_pts: np.ndarray, time_base: Fraction) -> float:
