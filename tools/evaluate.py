@@ -6,6 +6,7 @@ python tools/evaluate.py linear --train emb/train --test emb/val --optimizer lbf
 python tools/evaluate.py retrieval --embeddings emb/val --ks 1 5 10        # leave-one-out
 python tools/evaluate.py alignment --embeddings emb/val_frames --plot curve.png
 python tools/evaluate.py knn --train emb/train --test emb/val --baseline emb/train_rand emb/val_rand
+python tools/evaluate.py knn --train emb/train --test emb/val --baseline random   # extracted here
 
 Each prints a table and writes a JSON result (--out; default <embeddings or test folder>/<name>.json).
 """
@@ -29,11 +30,23 @@ def main(argv: list[str] | None = None) -> int:
         add_arguments(commands.add_parser(name, help=summary, description=summary))
     args = parser.parse_args(argv)
     try:
+        if args.baseline in (["random"], Path("random"), "random"):
+            args.baseline = _random_baseline(args)
         SUBCOMMANDS[args.command][1](args)
     except (FileNotFoundError, ValueError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _random_baseline(args: argparse.Namespace):
+    """`--baseline random`: the run's random-init network on the same videos (extracted once)."""
+    from tempssl.eval.extract import random_init_baseline
+
+    if args.command == "alignment":
+        return random_init_baseline(args.embeddings)
+    folders = [args.embeddings] if args.embeddings is not None else [args.train, args.test]
+    return [random_init_baseline(folder) for folder in folders if folder is not None]
 
 
 def _data_arguments(parser: argparse.ArgumentParser, split: float | None) -> None:
@@ -50,7 +63,8 @@ def _data_arguments(parser: argparse.ArgumentParser, split: float | None) -> Non
     data.add_argument("--split", type=float, help=held_out)
     parser.set_defaults(default_split=split)
     data.add_argument("--seed", type=int, default=0, help="seeds the split (and the linear probe)")
-    baseline = "the same videos embedded otherwise (e.g. extract --random-init), reported alongside: "
+    baseline = "'random' (the run's network before training, extracted on the same videos) or the same "
+    baseline += "videos embedded otherwise (e.g. extract --random-init), reported alongside: "
     _common_arguments(
         parser, "+", baseline + "one folder with --embeddings, TRAIN TEST with --train/--test"
     )
@@ -127,7 +141,7 @@ def _alignment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trajectories", type=Path, metavar="PNG", help="PNG of a few videos' embedding trajectories"
     )
-    _common_arguments(parser, None, "the same videos embedded otherwise (e.g. extract --random-init)")
+    _common_arguments(parser, None, "'random' (the run's network before training) or another folder")
 
 
 def _alignment(args: argparse.Namespace) -> None:

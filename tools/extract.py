@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         "method": cfg.method.name,
         "backbone": cfg.model.backbone,
         "videos": str(args.videos),
+        "layout": args.layout,
+        "label_column": args.label_column,
     }
     result = extract_embeddings(
         method.backbone,

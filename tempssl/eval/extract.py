@@ -222,7 +222,7 @@ def _combine(
         views=np.array([v.view or "" for v in videos], dtype=str),
         frame_embeddings=frame_features.astype(np.float32) if keep_frames else None,
         frame_times=np.concatenate(times) if keep_frames else None,
-        info={**info, "settings": settings.__dict__, "videos": len(videos), "unreadable": bad},
+        info={**info, "settings": settings.__dict__, "num_videos": len(videos), "unreadable": bad},
     )
 
 
@@ -233,3 +233,40 @@ def _settings_key(source: VideoSource, settings: ExtractSettings, info: dict) ->
         default=str,
     )
     return hashlib.sha1(payload.encode()).hexdigest()
+
+
+def random_init_baseline(folder: str | Path, progress: bool = True) -> Path:
+    """The same videos as embedding folder `folder`, embedded by its run's network before training.
+
+    Reads the checkpoint, videos and settings from `folder`'s sidecar, rebuilds the network with the
+    run's seed (no trained weights), and extracts into `<folder>/random_init/` (reused when done).
+    """
+    from tempssl.data.sources import load_source
+    from tempssl.engine.build import build_model
+    from tempssl.eval.checkpoints import load_method
+
+    done = load_embeddings(folder)
+    info = done.info
+    missing = [k for k in ("checkpoint", "videos", "settings") if k not in info]
+    if missing:
+        raise ValueError(
+            f"{folder}: its embeddings.json lacks {', '.join(missing)}, so the random-init baseline "
+            "cannot be rebuilt; extract one with `tools/extract.py --random-init` and pass its folder"
+        )
+    _, cfg, _ = load_method(info["checkpoint"])
+    torch.manual_seed(cfg.trainer.seed)
+    model = build_model(cfg)
+    source = load_source(
+        info["videos"], info.get("layout", "auto"), info.get("label_column", "label"), progress=False
+    )
+    settings = ExtractSettings(**info["settings"])
+    out = Path(folder) / "random_init"
+    baseline_info = {
+        k: v for k, v in info.items() if k not in ("settings", "unreadable", "settings_key")
+    }
+    baseline_info["weights"] = "random init"
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    extract_embeddings(
+        model.backbone, source, out, settings, info=baseline_info, device=device, progress=progress
+    )
+    return out

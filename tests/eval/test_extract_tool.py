@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
+
+import torch
+
+from tempssl.video.synthetic import write_coded_video
 
 TOOL = Path(__file__).parents[2] / "tools" / "extract.py"
 
@@ -23,7 +28,9 @@ def test_missing_checkpoint(tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
 
 
-def test_empty_video_folder(tmp_path, capsys, monkeypatch):
+def _tiny_run(tmp_path) -> Path:
+    from safetensors.torch import save_file
+
     from tempssl.config import save_config
     from tempssl.engine.build import build_model
     from tempssl.schema import ModelConfig, TrainConfig
@@ -33,13 +40,44 @@ def test_empty_video_folder(tmp_path, capsys, monkeypatch):
     step.mkdir(parents=True)
     cfg = TrainConfig(model=ModelConfig(backbone="small_cnn", args={"width": 4}))
     save_config(cfg, run / "config.yaml")
-    from safetensors.torch import save_file
-
+    torch.manual_seed(123)  # "trained" weights: not the run's seed-0 initialization
     save_file(build_model(cfg).state_dict(), str(step / "model.safetensors"))
     (step / "trainer_state.json").write_text('{"epoch": 1, "step_in_epoch": 0, "global_step": 1}')
     (run / "checkpoints" / "latest").write_text(step.name)
+    return run
+
+
+def test_empty_video_folder(tmp_path, capsys):
+    run = _tiny_run(tmp_path)
     empty = tmp_path / "videos"
     empty.mkdir()
     code = _main()(["--checkpoint", str(run), "--videos", str(empty), "--out", str(tmp_path / "e")])
     assert code == 2
     assert "the folder is empty" in capsys.readouterr().err
+
+
+def test_baseline_random_is_extracted_from_the_sidecar(tmp_path):
+    run = _tiny_run(tmp_path)
+    for label in ("a", "b"):
+        (tmp_path / "videos" / label).mkdir(parents=True)
+        for i in range(3):
+            write_coded_video(tmp_path / "videos" / label / f"{i}.mp4", 6, seed=i + 10 * (label == "b"))
+    emb = tmp_path / "emb"
+    args = ["--checkpoint", str(run), "--videos", str(tmp_path / "videos"), "--frames", "2"]
+    assert _main()([*args, "--out", str(emb), "--workers", "0", "--quiet"]) == 0
+    spec = importlib.util.spec_from_file_location("evaluate_tool", TOOL.with_name("evaluate.py"))
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+    out = tmp_path / "knn.json"
+    assert (
+        evaluate.main(
+            ["knn", "--embeddings", str(emb), "--k", "3", "--baseline", "random", "--out", str(out)]
+        )
+        == 0
+    )
+    result = json.loads(out.read_text())
+    assert "baseline" in result and (emb / "random_init" / "embeddings.npz").is_file()
+    random_info = json.loads((emb / "random_init" / "embeddings.json").read_text())
+    assert random_info["weights"] == "random init" and random_info["checkpoint"].endswith(
+        "step_00000001"
+    )
