@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from tempssl.data.metadata import IMAGE_EXTENSIONS
 from tempssl.data.sources import VideoSource
@@ -92,8 +92,10 @@ class PlanDataset(Dataset):
     def __len__(self) -> int:
         return len(self.sampler)
 
-    def __getitem__(self, i: int) -> dict:
-        plans = self._epoch_plans()
+    def __getitem__(self, index: int | tuple[int, int]) -> dict:
+        """Item `index` of the current epoch, or `(epoch, i)` (from `EpochIndices`)."""
+        epoch, i = index if isinstance(index, tuple) else (self.epoch, index)
+        plans = self._epoch_plans(epoch)
         for skipped in range(len(plans)):
             plan = plans[(i + skipped) % len(plans)]
             if self.bad_videos.intersection(plan.videos):
@@ -101,7 +103,7 @@ class PlanDataset(Dataset):
             try:
                 decoded = [self._decode(v, f) for v, f in zip(plan.videos, plan.frames, strict=True)]
                 with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(_item_seed(self.seed, self.epoch, i))
+                    torch.manual_seed(_item_seed(self.seed, epoch, i))
                     sample = self._assemble(plan, decoded)
             except (VideoNotFoundError, VideoOpenError, VideoDecodeError) as error:
                 self._mark_bad(plan, error)  # index errors are bugs, not bad videos: they raise
@@ -142,9 +144,9 @@ class PlanDataset(Dataset):
                 return
         self.bad_videos.update(plan.videos)  # cannot tell which view failed: drop the plan's videos
 
-    def _epoch_plans(self) -> list:
-        if self._plans is None or self._plans[0] != self.epoch:
-            self._plans = (self.epoch, self.sampler.plans(self.epoch))
+    def _epoch_plans(self, epoch: int) -> list:
+        if self._plans is None or self._plans[0] != epoch:
+            self._plans = (epoch, self.sampler.plans(epoch))
         return self._plans[1]
 
     # -- assembly ---------------------------------------------------------------------------
@@ -181,6 +183,24 @@ class PlanDataset(Dataset):
         state = self.__dict__.copy()
         state["_readers"] = OrderedDict()  # decoders never cross processes
         return state
+
+
+class EpochIndices(Sampler):
+    """DataLoader sampler yielding `(epoch, i)` for i in order: the epoch travels with each index,
+    so persistent DataLoader workers (which keep their open readers and frame indexes across
+    epochs) serve the right epoch's plans. `set_epoch` selects it (Accelerate calls it)."""
+
+    def __init__(self, length: int):
+        self.length, self.epoch = length, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        return ((self.epoch, i) for i in range(self.length))
+
+    def __len__(self) -> int:
+        return self.length
 
 
 def _item_seed(seed: int, epoch: int, item: int) -> int:

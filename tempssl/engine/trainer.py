@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from tempssl.config import ConfigError, save_config
+from tempssl.data.dataset import EpochIndices
 from tempssl.data.sampling import SAMPLERS
 from tempssl.engine import build
 from tempssl.engine.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
@@ -77,9 +78,10 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
     loader = DataLoader(
         dataset,
         batch_size=t.batch_size,
-        shuffle=False,  # the sampler already orders each epoch's plans (seeded)
+        sampler=EpochIndices(len(dataset)),  # in order: the plans of each epoch are already shuffled
         drop_last=True,
         num_workers=cfg.data.num_workers,
+        persistent_workers=cfg.data.num_workers > 0,
         pin_memory=torch.cuda.is_available(),
     )
     global_batch = t.batch_size * accelerator.num_processes * t.grad_accumulation
@@ -128,8 +130,8 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
         epoch_loader = loader
         if position["step_in_epoch"]:
             epoch_loader = accelerator.skip_first_batches(loader, position["step_in_epoch"])
-        # Accelerate's loaders call dataset.set_epoch(<times iterated>) when iteration starts, so the
-        # epoch is set through the loader (a fresh skip-loader would otherwise reset it to 0).
+        # Through the loader: Accelerate passes it to EpochIndices (a fresh skip-loader would
+        # otherwise start from its own count of 0).
         epoch_loader.set_epoch(epoch)
         for batch in epoch_loader:
             with accelerator.accumulate(model):

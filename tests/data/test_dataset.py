@@ -140,3 +140,16 @@ def test_image_folder_trains_per_frame_methods(tmp_path):
     frames = torch.stack([dataset[i]["frames"] for i in range(len(dataset))])
     assert frames.shape == (3, 1, 3, 20, 25)
     assert sorted(round(f.mean().item() * 255) for f in frames) == [0, 60, 120]
+
+
+def test_persistent_workers_serve_each_epochs_plans(source):
+    from tempssl.data.dataset import EpochIndices
+
+    plans = [_Plan((i % 3,), ((i, i + 1, i + 5),)) for i in range(4)]
+    dataset = PlanDataset(source, _ListSampler("pairs", plans))
+    indices = EpochIndices(len(dataset))
+    loader = DataLoader(dataset, batch_size=2, sampler=indices, num_workers=2, persistent_workers=True)
+    for epoch in (0, 3, 1):
+        indices.set_epoch(epoch)
+        anchors = [code for batch in loader for code in _codes(batch["anchor"])]
+        assert anchors == [i + epoch for i in range(4)]  # _ListSampler shifts frames by the epoch
