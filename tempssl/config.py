@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 import re
-import tempfile
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
+from tempssl.atomic import write_atomic
 from tempssl.registry import Registry, closest_match
 
 T = TypeVar("T")
@@ -322,14 +321,7 @@ def save_config(obj: Any, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.dump(to_dict(obj), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
 
 
 def _join(where: str, key: str) -> str:

@@ -11,12 +11,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
 
+from tempssl.atomic import write_atomic
 from tempssl.video import VideoError, build_index
 
 log = logging.getLogger(__name__)
@@ -130,12 +130,4 @@ def _write_cache(cache_file: Path, files: dict) -> None:
     """Atomic: a reader sees the old cache or the new one, never half of one."""
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps({"version": CACHE_VERSION, "files": files})
-    fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=cache_file.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(payload)
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; the cache is shared
-        os.replace(tmp, cache_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(cache_file, payload)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from tempssl.atomic import atomic_path
 from tempssl.data.metadata import cache_dir
 from tempssl.data.sources import VideoInfo
 from tempssl.video import VideoError, open_video
@@ -58,14 +57,7 @@ def motion_profiles(
             profile = np.load(path)
         else:
             profile = motion_profile(video, backend)
-            _save_atomic(path, profile)
+            with atomic_path(path) as tmp:
+                np.save(tmp, profile)
         profiles.append(profile)
     return profiles
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
-    with os.fdopen(fd, "wb") as handle:
-        np.save(handle, array)
-    os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; the cache is shared
-    os.replace(tmp, path)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
+from tempssl.atomic import write_atomic
+
 LATEST = "latest"  # a text file naming the newest complete checkpoint folder
 STATE_FILE = "trainer_state.json"
 
@@ -33,7 +35,7 @@ def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: dict, keep: 
         (partial / STATE_FILE).write_text(json.dumps(state))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(partial, final)
-        _write_atomic(checkpoints / LATEST, final.name)
+        write_atomic(checkpoints / LATEST, final.name)
         for old in sorted(p for p in checkpoints.glob("step_*") if p != final)[: -keep + 1 or None]:
             if keep > 0:
                 shutil.rmtree(old, ignore_errors=True)
@@ -67,9 +69,3 @@ def find_checkpoint(resume: str, output_dir: Path, run_name: str) -> Path | None
         if (path / STATE_FILE).is_file():
             candidates.append(path)
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

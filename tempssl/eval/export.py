@@ -23,8 +23,6 @@ that the export is checked like the others.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,6 +32,7 @@ import torch
 import torchvision
 from torch import nn
 
+from tempssl.atomic import atomic_path
 from tempssl.eval.checkpoints import checkpoint_state, find_config, load_method
 from tempssl.schema import TrainConfig
 
@@ -408,14 +407,8 @@ def _plain(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def _atomic(path: Path, write: Callable[[Path], object]) -> None:
     """`write(tmp)` to a temporary file beside `path`, then rename it to `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        write(tmp)
 
 
 def _processes(checkpoint: Path) -> int:

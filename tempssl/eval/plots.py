@@ -159,7 +159,7 @@ def _figure(width: float, height: float):
 
 def _save(fig, path: str | Path) -> Path:
     """Save a figure atomically (a temporary file next to `path`, then renamed over it)."""
-    from tempssl.eval.report import atomic_path
+    from tempssl.atomic import atomic_path
 
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
+from tempssl.atomic import atomic_path
 from tempssl.eval import alignment, knn, linear, retrieval
 from tempssl.eval.store import ARRAYS, Embeddings, load_embeddings
 
@@ -308,23 +306,6 @@ def write_json(path: str | Path, document: dict) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary file name next to `path`, renamed over `path` when the block ends without error.
-
-    Readers never see a half-written file; the file gets the usual permissions (umask), unlike
-    `tempfile.mkstemp`'s owner-only ones.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_labelled(spec: DataSpec, like: Sequence[Embeddings] | None = None) -> LabelledSets:

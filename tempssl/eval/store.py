@@ -18,12 +18,12 @@ The sidecar records the checkpoint, config and extraction settings. Files are wr
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from tempssl.atomic import atomic_path, write_atomic
 
 ARRAYS = "embeddings.npz"
 SIDECAR = "embeddings.json"
@@ -58,8 +58,9 @@ def save_embeddings(folder: str | Path, data: Embeddings) -> Path:
     for name in ("frame_embeddings", "frame_times"):
         if getattr(data, name) is not None:
             arrays[name] = getattr(data, name)
-    _atomic(folder / ARRAYS, lambda handle: np.savez(handle, **arrays), binary=True)
-    _atomic(folder / SIDECAR, lambda handle: handle.write(json.dumps(data.info, indent=2, default=str)))
+    with atomic_path(folder / ARRAYS) as tmp:
+        np.savez(tmp, **arrays)
+    write_atomic(folder / SIDECAR, json.dumps(data.info, indent=2, default=str))
     return folder
 
 
@@ -76,15 +77,3 @@ def load_embeddings(folder: str | Path) -> Embeddings:
         loaded = {name: arrays[name] for name in arrays.files}
     info = json.loads((folder / SIDECAR).read_text()) if (folder / SIDECAR).is_file() else {}
     return Embeddings(**loaded, info=info)
-
-
-def _atomic(path: Path, write, binary: bool = False) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as handle:
-            write(handle)
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; these are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
