@@ -11,7 +11,7 @@ from tempssl.data import sources
 from tempssl.data.dataset import PlanDataset
 from tempssl.data.motion import motion_profiles
 from tempssl.data.sampling import SAMPLERS
-from tempssl.data.transforms import build_transform
+from tempssl.data.transforms import ClipTransform, build_transform
 from tempssl.methods import METHODS, Method
 from tempssl.models import BACKBONES
 from tempssl.schema import TrainConfig
@@ -60,12 +60,14 @@ def training_dataset(
             )
         extra["motion"] = motion_profiles(source.videos, cfg.data.backend, progress=progress)
     sampler = construct("sampler.args", sampler_cls, cfg.sampler.args, source.videos, seed=seed, **extra)
+    clip_transform = cfg.transforms.name in ("clip", "clip_eval")  # recipes check their own args
     transform = construct(
         "transforms.args",
         build_transform,
         cfg.transforms.args,
         cfg.transforms.name,
         size=cfg.transforms.size,
+        signature_of=ClipTransform if clip_transform else None,
     )
     return PlanDataset(
         source,
@@ -84,21 +86,26 @@ def build_model(cfg: TrainConfig) -> Method:
     return construct("method.args", METHODS.get(cfg.method.name), cfg.method.args, backbone)
 
 
-def construct(key: str, factory, args: dict, *positional, **fixed):
-    """`factory(*positional, **fixed, **args)`; a bad entry of `args` is a ConfigError naming `key`."""
-    parameters = inspect.signature(factory).parameters
+def construct(key: str, factory, args: dict, *positional, signature_of=None, **fixed):
+    """`factory(*positional, **fixed, **args)`; a bad entry of `args` is a ConfigError naming `key`.
+
+    `signature_of`: the callable whose parameters `args` are checked against, when `factory` only
+    forwards `**kwargs` to it (e.g. `build_transform` -> `ClipTransform`).
+    """
+    parameters = inspect.signature(signature_of or factory).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     valid = [
         name
         for name, p in list(parameters.items())[len(positional) :]
         if name not in fixed and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
+    target = (signature_of or factory).__name__
     for name in args:
         if not takes_any and name not in valid:
             close = difflib.get_close_matches(name, valid, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ";"
             raise ConfigError(
-                f"config key '{key}.{name}': unknown argument of {factory.__name__}{hint} "
+                f"config key '{key}.{name}': unknown argument of {target}{hint} "
                 f"valid arguments: {', '.join(valid)}"
             )
     try:

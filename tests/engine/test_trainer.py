@@ -97,6 +97,11 @@ def test_config_errors_name_the_key(tiny):
         ConfigError, match=r"'method\.args\.margn': unknown argument of TCN; did you mean 'margin'"
     ):
         train(_config(*tiny, "method.args={margn: 0.1}"))
+    with pytest.raises(
+        ConfigError,
+        match=r"'transforms\.args\.scal': unknown argument of ClipTransform; did you mean 'scale'",
+    ):
+        train(_config(*tiny, "transforms.args={scal: [0.5, 1.0]}"))
     with pytest.raises(ConfigError, match=r"'sampler\.args'.*moments_per_scene"):
         train(_config(*tiny, "sampler.args={moments_per_scene: 0}"))
     with pytest.raises(ConfigError, match=r"'eval\.query_manifest': set both"):
