@@ -2,6 +2,7 @@
 
 python tools/extract.py --checkpoint runs/tcn/<time> --videos /data/ucf101 --out emb/ucf101
 python tools/extract.py --checkpoint runs/tcn/<time> --videos toy:val --out emb/val --save-frames
+accelerate launch --multi_gpu --num_processes 8 tools/extract.py ...   # videos split over 8 GPUs
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 import torch
+from accelerate import Accelerator
 
 from tempssl.data.sources import LAYOUTS, load_source
 from tempssl.eval.extract import POOLINGS, ExtractSettings, extract_embeddings
@@ -33,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decode-size", type=int, help="resize at decode time (short side)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--chunk-videos", type=int, default=256, help="videos per saved (resumable) chunk"
+    )
     parser.add_argument(
         "--random-init", action="store_true", help="the run's network before training (baseline)"
     )
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    accelerator = Accelerator()  # one process, or several under `accelerate launch`
     info = {
         "checkpoint": str(checkpoint),
         "weights": "random init" if args.random_init else "trained",
@@ -78,9 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         info=info,
         batch_size=args.batch_size,
         num_workers=args.workers,
-        device=device,
+        chunk_videos=args.chunk_videos,
         progress=not args.quiet,
+        accelerator=accelerator,
     )
+    if not accelerator.is_main_process:
+        return 0
     skipped = len(result.info.get("unreadable", []))
     print(
         f"wrote {args.out}: {len(result)} videos x {result.embeddings.shape[1]} dims "

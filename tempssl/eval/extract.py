@@ -69,15 +69,20 @@ def extract_embeddings(
     device: torch.device | str = "cpu",
     chunk_videos: int = 256,
     progress: bool = True,
+    accelerator=None,
 ) -> Embeddings:
     """Embed every video of `source` and write the embedding folder `out`.
 
     Re-running with the same videos and settings reuses the finished result and finished chunks.
+    With an `accelerate.Accelerator` of N processes (`accelerate launch tools/extract.py ...`),
+    process r embeds chunks r, r+N, ... on its own device and the main process writes the result.
 
     Returns:
         The embeddings written (readable back with `tempssl.eval.store.load_embeddings`).
     """
     out = Path(out)
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    device = accelerator.device if accelerator else device
     key = _settings_key(source, settings, info or {})
     if (out / "embeddings.json").is_file():
         done = load_embeddings(out)
@@ -86,14 +91,18 @@ def extract_embeddings(
             return done
     partial = out / ".partial"
     key_file = partial / "key"
-    if partial.is_dir() and (not key_file.is_file() or key_file.read_text() != key):
-        shutil.rmtree(partial)  # leftovers of an extraction with other videos or settings
-    partial.mkdir(parents=True, exist_ok=True)
-    key_file.write_text(key)
+    if rank == 0:
+        if partial.is_dir() and (not key_file.is_file() or key_file.read_text() != key):
+            shutil.rmtree(partial)  # leftovers of an extraction with other videos or settings
+        partial.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(key)
+    _barrier(accelerator)
 
     chunks = [range(i, min(i + chunk_videos, len(source))) for i in range(0, len(source), chunk_videos)]
-    bar = tqdm(total=len(source), desc="extracting", unit="video", disable=not progress)
-    for number, videos in enumerate(chunks):
+    mine = [(number, videos) for number, videos in enumerate(chunks) if number % world == rank]
+    total = sum(len(videos) for _, videos in mine)
+    bar = tqdm(total=total, desc="extracting", unit="video", disable=not progress or rank != 0)
+    for number, videos in mine:
         chunk_file = partial / f"chunk_{number:05d}.npz"
         if chunk_file.is_file():
             bar.update(len(videos))
@@ -103,10 +112,19 @@ def extract_embeddings(
         )
         _save_chunk(chunk_file, features, times, ok, list(videos))
     bar.close()
-    result = _combine(source, partial, len(chunks), settings, {**(info or {}), "settings_key": key})
-    save_embeddings(out, result)
-    shutil.rmtree(partial, ignore_errors=True)
-    return result
+    _barrier(accelerator)
+    if rank == 0:
+        done_info = {**(info or {}), "settings_key": key, "processes": world}
+        result = _combine(source, partial, len(chunks), settings, done_info)
+        save_embeddings(out, result)
+        shutil.rmtree(partial, ignore_errors=True)
+    _barrier(accelerator)
+    return load_embeddings(out)
+
+
+def _barrier(accelerator) -> None:
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
 
 
 @torch.no_grad()

@@ -81,3 +81,32 @@ def test_baseline_random_is_extracted_from_the_sidecar(tmp_path):
     assert random_info["weights"] == "random init" and random_info["checkpoint"].endswith(
         "step_00000001"
     )
+
+
+def test_two_processes_split_the_videos_and_agree_with_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from tempssl.eval.store import load_embeddings
+
+    run = _tiny_run(tmp_path)
+    (tmp_path / "videos").mkdir()
+    for i in range(5):
+        write_coded_video(tmp_path / "videos" / f"{i}.mp4", 6, seed=i)
+    args = ["--checkpoint", str(run), "--videos", str(tmp_path / "videos"), "--frames", "2",
+            "--workers", "0", "--chunk-videos", "2", "--quiet"]  # fmt: skip
+    assert _main()([*args, "--out", str(tmp_path / "one")]) == 0
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(29600 + os.getpid() % 1000)]  # fmt: skip
+    done = subprocess.run([*launch, str(TOOL), *args, "--out", str(tmp_path / "two")], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    one, two = load_embeddings(tmp_path / "one"), load_embeddings(tmp_path / "two")
+    assert (one.info["processes"], two.info["processes"]) == (1, 2)
+    assert list(one.paths) == list(two.paths) and len(one) == 5
+    np.testing.assert_allclose(one.embeddings, two.embeddings, rtol=1e-5, atol=1e-6)
