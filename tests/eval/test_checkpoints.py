@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
+from run_fixtures import make_run
 from safetensors.torch import save_file
 
 from tempssl.config import save_config
 from tempssl.engine.build import build_model
 from tempssl.eval.checkpoints import CheckpointError, load_method, resolve_checkpoint
 from tempssl.schema import TrainConfig
-
-
-def make_run(root: Path, backbone: str = "resnet18", model_args: dict | None = None, step: int = 1):
-    """A run folder as the trainer lays it out, without training: returns (run dir, state dict)."""
-    cfg = TrainConfig()
-    cfg.model.backbone, cfg.model.args = backbone, dict(model_args or {})
-    cfg.method.name, cfg.trainer.epochs = "tcn", 1
-    run = root / "runs" / "tcn" / "20250101-000000"
-    save_config(cfg, run / "config.yaml")
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    for name, buffer in model.named_buffers():  # non-trivial BatchNorm statistics
-        if name.endswith("running_mean"):
-            buffer.normal_()
-        elif name.endswith("running_var"):
-            buffer.uniform_(0.5, 2.0)
-    state = {key: value.clone() for key, value in model.state_dict().items()}
-    folder = run / "checkpoints" / f"step_{step:08d}"
-    folder.mkdir(parents=True)
-    save_file(state, str(folder / "model.safetensors"))
-    (folder / "trainer_state.json").write_text(
-        json.dumps({"epoch": 1, "step_in_epoch": 0, "global_step": step})
-    )
-    (run / "checkpoints" / "latest").write_text(folder.name)
-    return run, state
 
 
 class _NotATensor:

@@ -3,53 +3,26 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import pytest
 import torch
 import torchvision
+from run_fixtures import make_run
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from tempssl.config import save_config
-from tempssl.engine.build import build_model
 from tempssl.eval import export as export_module
 from tempssl.eval.checkpoints import load_method
 from tempssl.eval.export import ExportError, export_backbone, prepare_export
 from tempssl.models import build_backbone
-from tempssl.schema import TrainConfig
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "export.py"
 
 
-def make_run(root: Path, backbone: str = "resnet18", model_args: dict | None = None) -> Path:
-    """A run folder as the trainer lays it out (one checkpoint, step 1), without training."""
-    cfg = TrainConfig()
-    cfg.model.backbone, cfg.model.args = backbone, dict(model_args or {})
-    cfg.method.name, cfg.trainer.epochs = "tcn", 1
-    run = root / "runs" / "tcn" / "20250101-000000"
-    save_config(cfg, run / "config.yaml")
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    for name, buffer in model.named_buffers():  # non-trivial BatchNorm statistics
-        if name.endswith("running_mean"):
-            buffer.normal_()
-        elif name.endswith("running_var"):
-            buffer.uniform_(0.5, 2.0)
-    folder = run / "checkpoints" / "step_00000001"
-    folder.mkdir(parents=True)
-    save_file(model.state_dict(), str(folder / "model.safetensors"))
-    (folder / "trainer_state.json").write_text(
-        json.dumps({"epoch": 1, "step_in_epoch": 0, "global_step": 1})
-    )
-    (run / "checkpoints" / "latest").write_text(folder.name)
-    return run
-
-
 @pytest.fixture
 def run(tmp_path):
-    return make_run(tmp_path)
+    return make_run(tmp_path)[0]
 
 
 def _random_input() -> torch.Tensor:
@@ -127,7 +100,7 @@ def test_card_describes_the_export(run, tmp_path):
 
 
 def test_small_cnn_exports_and_rebuilds_with_tempssl(tmp_path):
-    run = make_run(tmp_path, "small_cnn", {"width": 4})
+    run = make_run(tmp_path, "small_cnn", {"width": 4})[0]
     result = export_backbone(run, tmp_path / "small.safetensors")
     model = build_backbone("small_cnn", width=4)
     model.load_state_dict(load_file(result.path), strict=True)

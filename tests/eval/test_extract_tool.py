@@ -6,7 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-import torch
+from run_fixtures import make_run
 
 from tempssl.video.synthetic import write_coded_video
 
@@ -29,22 +29,7 @@ def test_missing_checkpoint(tmp_path, capsys):
 
 
 def _tiny_run(tmp_path) -> Path:
-    from safetensors.torch import save_file
-
-    from tempssl.config import save_config
-    from tempssl.engine.build import build_model
-    from tempssl.schema import ModelConfig, TrainConfig
-
-    run = tmp_path / "run"
-    step = run / "checkpoints" / "step_00000001"
-    step.mkdir(parents=True)
-    cfg = TrainConfig(model=ModelConfig(backbone="small_cnn", args={"width": 4}))
-    save_config(cfg, run / "config.yaml")
-    torch.manual_seed(123)  # "trained" weights: not the run's seed-0 initialization
-    save_file(build_model(cfg).state_dict(), str(step / "model.safetensors"))
-    (step / "trainer_state.json").write_text('{"epoch": 1, "step_in_epoch": 0, "global_step": 1}')
-    (run / "checkpoints" / "latest").write_text(step.name)
-    return run
+    return make_run(tmp_path, "small_cnn", {"width": 4})[0]
 
 
 def test_empty_video_folder(tmp_path, capsys):
