@@ -14,6 +14,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from tempssl.atomic import write_atomic
@@ -22,7 +23,7 @@ from tempssl.video import VideoError, build_index
 log = logging.getLogger(__name__)
 
 CACHE_NAME = ".tempssl-metadata.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: timestamps of variable-frame-rate videos
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 
@@ -39,13 +40,17 @@ def probe(path: str) -> dict:
         index = build_index(path)
     except VideoError as error:
         return {"error": error.problem}
-    return {
+    meta = {
         "num_frames": index.num_frames,
         "fps": index.fps,
         "duration": index.duration,
         "height": index.height,
         "width": index.width,
     }
+    steps = np.diff(index.timestamps)
+    if steps.size and steps.max() - steps.min() > 0.1 * np.median(steps):  # variable frame rate
+        meta["timestamps"] = [round(float(t), 6) for t in index.timestamps]
+    return meta
 
 
 def probe_all(

@@ -30,6 +30,17 @@ import numpy as np
 if TYPE_CHECKING:  # samplers only read attributes; importing sources would pull in the decoders
     from tempssl.data.sources import VideoInfo
 
+
+def nearest_frames(timestamps: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Index of the frame nearest to each time: `timestamps (N,)` sorted, `times (...)` -> int64."""
+    if len(timestamps) == 1:
+        return np.zeros(np.shape(times), dtype=np.int64)
+    right = np.clip(np.searchsorted(timestamps, times), 1, len(timestamps) - 1)
+    left = right - 1
+    closer_left = np.abs(times - timestamps[left]) <= np.abs(timestamps[right] - times)
+    return np.where(closer_left, left, right).astype(np.int64)
+
+
 log = logging.getLogger(__name__)
 
 
@@ -252,6 +263,10 @@ class MultiViewSampler(Sampler):
         self._fps_safe = fps
         # scene-clock times of each view's first and last frames
         self._first, self._last = offset, offset + (self._num_frames - 1) / fps
+        # variable-frame-rate views: frames are found by their real timestamps
+        self._vfr = {i: np.asarray(v.timestamps) for i, v in enumerate(self.videos) if v.timestamps}
+        for i, stamps in self._vfr.items():
+            self._last[i] = offset[i] + stamps[-1]
 
         scenes: dict[str, list[int]] = {}
         for i, video in enumerate(self.videos):
@@ -310,6 +325,9 @@ class MultiViewSampler(Sampler):
         offset, fps = self._first[vid][:, None, :], self._fps_safe[vid][:, None, :]
         frames = np.rint((times[:, :, None] - offset) * fps).astype(np.int64)
         frames = np.clip(frames, 0, self._num_frames[vid][:, None, :] - 1)  # (blocks, k, views)
+        for block, view in zip(*np.nonzero(np.isin(vid, list(self._vfr))), strict=True):
+            video = vid[block, view]
+            frames[block, :, view] = nearest_frames(self._vfr[video], times[block] - self._first[video])
 
         labels = self._labels[vid[:, 0]].tolist()
         return [

@@ -7,7 +7,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from tempssl.data.metadata import IMAGE_EXTENSIONS, probe_all
+from tempssl.data.sampling import nearest_frames
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,8 @@ class VideoInfo:
         group: scene id for multi-view sources (the views of one scene share it), else None.
         view: view name inside the group (e.g. "view0"), else None.
         offset: seconds: when this view's first frame was shown, on the scene's common clock.
+        timestamps: variable-frame-rate videos only: each frame's time in seconds from the first
+            frame (constant-rate videos leave it None: frame i is at i / fps).
     """
 
     path: str
@@ -38,13 +43,18 @@ class VideoInfo:
     group: str | None = None
     view: str | None = None
     offset: float = 0.0
+    timestamps: tuple[float, ...] | None = None
 
     def frame_time(self, index: int) -> float:
         """Scene-clock time (seconds) of frame `index`."""
+        if self.timestamps is not None:
+            return self.offset + self.timestamps[index]
         return self.offset + index / self.fps
 
     def frame_at(self, time: float) -> int:
         """The frame whose timestamp is nearest to scene-clock `time`, clipped to the video."""
+        if self.timestamps is not None:
+            return int(nearest_frames(np.asarray(self.timestamps), np.asarray([time - self.offset]))[0])
         return min(max(round((time - self.offset) * self.fps), 0), self.num_frames - 1)
 
 
@@ -211,6 +221,8 @@ def _build(entries, classes, root, on_bad_video, workers, progress) -> VideoSour
             log.warning("skipping unreadable video %s: %s", path, meta["error"])
             unreadable.append((str(path), meta["error"]))
             continue
+        if meta.get("timestamps") is not None:
+            meta = {**meta, "timestamps": tuple(meta["timestamps"])}
         videos.append(VideoInfo(path=str(path), **meta, **extra))
     if not videos:
         raise ValueError(f"{root}: none of the {len(entries)} files found is a readable video")

@@ -448,7 +448,9 @@ def _encode(path: Path, frames: np.ndarray, fps: int) -> None:
         stream = container.add_stream("libx264", rate=fps)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = "yuv420p"
-        # one thread: the process pool already uses every core
+        # one thread: the process pool already uses every core, and x264's output stays the same
+        # whatever the machine's load (threaded lookahead can change it)
+        stream.codec_context.thread_count = 1
         stream.options = {"crf": "18", "threads": "1"}
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))

@@ -506,3 +506,23 @@ def test_plans_for_thousands_of_videos_are_fast():
         begin = time.perf_counter()
         assert len(sampler.plans(0)) == 13000
         assert time.perf_counter() - begin < 2.0, name
+
+
+def test_multiview_syncs_variable_frame_rate_views_by_timestamp():
+    from tempssl.data.sources import VideoInfo
+
+    stamps = tuple(np.cumsum([0.0] + [0.02] * 20 + [0.06] * 19))  # 50 fps, then 16.7 fps
+    vfr = VideoInfo(
+        "a.mp4", 40, 39 / stamps[-1], stamps[-1], 64, 64, group="s", view="v0", timestamps=stamps
+    )
+    cfr = VideoInfo("b.mp4", 60, 30.0, 2.0, 64, 64, group="s", view="v1", offset=0.1)
+    sampler = MultiViewSampler([vfr, cfr], moments_per_scene=8, min_gap=0.0, blocks_per_scene=50)
+    by_average_rate_off = 0
+    for plan in sampler.plans(0):
+        (f_vfr,), (f_cfr,) = plan.frames
+        t = cfr.offset + f_cfr / cfr.fps  # the moment, within half a frame (1/60 s), from the CFR view
+        # the VFR frame shown nearest that moment: within half its longest gap (30 ms) of it
+        assert abs(stamps[f_vfr] - t) <= 0.03 + 1 / 60 + 1e-9
+        by_average_rate = min(round(t * vfr.fps), 39)
+        by_average_rate_off += abs(stamps[by_average_rate] - t) > 0.03 + 1 / 60
+    assert by_average_rate_off > 0  # the average rate alone would have picked wrong frames

@@ -163,3 +163,15 @@ def test_image_folder(tmp_path):
     image.save(tmp_path / "y.jpg")
     source = image_folder(tmp_path, progress=False)
     assert [(v.num_frames, v.height, v.width) for v in source.videos] == [(1, 20, 30)] * 2
+
+
+def test_variable_frame_rate_videos_keep_their_timestamps(tmp_path):
+    _video(tmp_path / "s1" / "vfr.mp4", 12, frame_durations=[20, 60])  # 20 ms and 60 ms frames
+    _video(tmp_path / "s1" / "cfr.mp4", 12)
+    source = multiview_groups(tmp_path, progress=False)
+    cfr, vfr = source.videos  # sorted by path
+    assert cfr.timestamps is None
+    assert vfr.timestamps[:5] == pytest.approx((0.0, 0.02, 0.08, 0.10, 0.16))
+    assert vfr.frame_time(3) == pytest.approx(0.10)
+    # nearest frame by real timestamp, not by the average rate (25 fps here: 0.16 s = frame 4)
+    assert [vfr.frame_at(t) for t in (0.0, 0.045, 0.07, 0.16, 10.0)] == [0, 1, 2, 4, 11]
