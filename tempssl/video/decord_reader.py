@@ -13,8 +13,6 @@ import numpy as np
 import torch
 
 from tempssl.video.errors import BackendUnavailableError, VideoDecodeError
-from tempssl.video.index import pyav_only_reason
-from tempssl.video.pyav_reader import PyAVReader, pyav_fallback
 from tempssl.video.reader import VideoReader
 
 INSTALL_HINT = "install it with `pip install decord` (or `pip install -e '.[decord]'`)"
@@ -33,9 +31,6 @@ class DecordReader(VideoReader):
     backend = "decord"
 
     def _open(self):
-        problem = pyav_only_reason(self.index)
-        if problem:
-            return pyav_fallback(self, problem)
         try:
             decord = import_decord()
         except Exception as error:
@@ -52,7 +47,7 @@ class DecordReader(VideoReader):
         except decord.DECORDError as error:
             raise VideoDecodeError(self.path, self.backend, f"cannot open: {error}") from error
         if not self._timestamps_agree(decoder):
-            return pyav_fallback(self, "decord's frame timestamps disagree with the packet index")
+            return self._pyav_fallback("decord's frame timestamps disagree with the packet index")
         return decoder
 
     def _timestamps_agree(self, decoder) -> bool:
@@ -67,18 +62,12 @@ class DecordReader(VideoReader):
 
     def _decode(self, indices: np.ndarray) -> torch.Tensor:
         decoder = self.decoder
-        if isinstance(decoder, PyAVReader):
-            return decoder.get_frames(indices)
         try:
             batch = decoder.get_batch(indices.tolist()).asnumpy()
         except Exception as error:
             if "DECORDArrayCopyFromTo" in str(error):
                 # decord 0.6 decodes some narrow widths (e.g. 48, 72) to 4 channels, then fails.
-                self._decoder = pyav_fallback(self, "decord decodes this frame size to 4 channels")
+                self._decoder = self._pyav_fallback("decord decodes this frame size to 4 channels")
                 return self._decoder.get_frames(indices)
             raise VideoDecodeError(self.path, self.backend, f"decoding failed: {error}") from error
         return torch.from_numpy(batch)
-
-    def _close(self, decoder) -> None:
-        if isinstance(decoder, PyAVReader):
-            decoder.close()

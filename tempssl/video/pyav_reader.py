@@ -32,6 +32,7 @@ class PyAVReader(VideoReader):
     """
 
     backend = "pyav"
+    exact_on_every_file = True
     frames_decoded = 0
     seeks = 0
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from tempssl.video.errors import FrameIndexError, VideoDecodeError
-from tempssl.video.index import VideoIndex, build_index
+from tempssl.video.index import VideoIndex, build_index, pyav_only_reason
 
 Size = int | tuple[int, int] | None
 
@@ -32,6 +32,8 @@ class VideoReader:
     """
 
     backend = "base"
+    # False: files that `pyav_only_reason` names are decoded with PyAV instead (with a warning).
+    exact_on_every_file = False
 
     def __init__(
         self,
@@ -89,7 +91,9 @@ class VideoReader:
         if wanted.size == 0:
             return torch.empty((0, *self.output_size, 3), dtype=torch.uint8)
         unique, inverse = np.unique(wanted, return_inverse=True)
-        frames = self._decode(unique)
+        decoder = self.decoder
+        # A backend that cannot read this file exactly opened a PyAV reader in its place.
+        frames = decoder.get_frames(unique) if isinstance(decoder, VideoReader) else self._decode(unique)
         if frames.shape[0] != len(unique):
             raise VideoDecodeError(
                 self.path,
@@ -102,7 +106,9 @@ class VideoReader:
 
     def close(self) -> None:
         """Release the decoder (it reopens on the next `get_frames`)."""
-        if self._decoder is not None:
+        if isinstance(self._decoder, VideoReader):
+            self._decoder.close()
+        elif self._decoder is not None:
             self._close(self._decoder)
         self._decoder = None
 
@@ -137,11 +143,19 @@ class VideoReader:
             _DECODERS_FROM_PARENT.append(self._decoder)
             self._decoder = None
         if self._decoder is None:
-            self._decoder = self._open()
+            problem = None if self.exact_on_every_file else pyav_only_reason(self.index)
+            self._decoder = self._pyav_fallback(problem) if problem else self._open()
             self._decoder_pid = os.getpid()
         return self._decoder
 
+    def _pyav_fallback(self, reason: str) -> VideoReader:
+        """A PyAV reader standing in for this one on a file its backend cannot decode exactly."""
+        from tempssl.video.pyav_reader import pyav_fallback  # PyAVReader subclasses this class
+
+        return pyav_fallback(self, reason)
+
     def _open(self):
+        """The backend's decoder for this file, or `self._pyav_fallback(reason)`."""
         raise NotImplementedError
 
     def _close(self, decoder) -> None:

@@ -11,8 +11,6 @@ import numpy as np
 import torch
 
 from tempssl.video.errors import BackendUnavailableError, VideoDecodeError
-from tempssl.video.index import pyav_only_reason
-from tempssl.video.pyav_reader import PyAVReader, pyav_fallback
 from tempssl.video.reader import VideoReader
 
 INSTALL_HINT = (
@@ -34,9 +32,6 @@ class TorchCodecReader(VideoReader):
     backend = "torchcodec"
 
     def _open(self):
-        problem = pyav_only_reason(self.index)
-        if problem:
-            return pyav_fallback(self, problem)
         try:
             decoders = import_torchcodec()
         except Exception as error:
@@ -68,13 +63,7 @@ class TorchCodecReader(VideoReader):
 
     def _decode(self, indices: np.ndarray) -> torch.Tensor:
         decoder = self.decoder
-        if isinstance(decoder, PyAVReader):
-            return decoder.get_frames(indices)
         try:
             return decoder.get_frames_at(indices.tolist()).data
         except Exception as error:
             raise VideoDecodeError(self.path, self.backend, f"decoding failed: {error}") from error
-
-    def _close(self, decoder) -> None:
-        if isinstance(decoder, PyAVReader):
-            decoder.close()
