@@ -29,7 +29,7 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 def cache_dir() -> Path:
     """The user cache folder: `$TEMPSSL_CACHE` or `~/.cache/tempssl`."""
-    return Path(os.environ.get("TEMPSSL_CACHE", Path.home() / ".cache" / "tempssl"))
+    return Path(os.environ.get("TEMPSSL_CACHE") or Path.home() / ".cache" / "tempssl")
 
 
 def probe(path: str) -> dict:

@@ -54,6 +54,8 @@ import av
 import numpy as np
 from tqdm import tqdm
 
+from tempssl.data.metadata import cache_dir as default_cache_dir
+
 try:
     import fcntl
 except ImportError:  # Windows: no lock, but the atomic rename still never exposes a partial dataset
@@ -180,7 +182,7 @@ def toy_root(
         The folder of a complete toy dataset.
     """
     settings = _Settings.checked(scenes, num_frames, size, fps, seed)
-    cache = Path(cache_dir or os.environ.get("TEMPSSL_CACHE") or Path.home() / ".cache" / "tempssl")
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
     root = cache.expanduser() / f"toy-v{TOY_VERSION}-{settings.digest()}"
     if (root / "DONE").exists():
         return root

@@ -20,22 +20,13 @@ from tempssl.schema import TrainConfig
 def training_source(cfg: TrainConfig, progress: bool = True) -> sources.VideoSource:
     """The training videos: `data.root` in `data.layout`, or the toy train split when root is null."""
     data = cfg.data
-    common = dict(on_bad_video=data.on_bad_video, progress=progress)
-    if data.root is None:
-        toy = toy_dataset(progress)
-        if data.layout == "multiview":
-            return sources.multiview_groups(toy / "train", **common)
-        return sources.manifest(toy / "train.csv", label_column="action", **common)
-    root = Path(data.root).expanduser()
-    if data.layout == "classes":
-        return sources.folder_of_classes(root, **common)
-    if data.layout == "manifest":
-        return sources.manifest(root, label_column=data.label_column, **common)
-    if data.layout == "multiview":
-        return sources.multiview_groups(root, **common)
-    if data.layout == "images":
-        return sources.image_folder(root, **common)
-    return sources.unlabeled_folder(root, **common)
+    return sources.load_source(
+        "toy:train" if data.root is None else data.root,
+        data.layout,
+        data.label_column,
+        on_bad_video=data.on_bad_video,
+        progress=progress,
+    )
 
 
 def toy_dataset(progress: bool = True) -> Path:
