@@ -12,6 +12,7 @@ from accelerate import Accelerator
 
 from tempssl.atomic import write_atomic
 
+CONFIG_FILE = "config.yaml"  # the resolved config, in the run folder
 LATEST = "latest"  # a text file naming the newest complete checkpoint folder
 STATE_FILE = "trainer_state.json"
 

@@ -25,7 +25,7 @@ from tempssl.config import ConfigError, save_config
 from tempssl.data.dataset import EpochIndices
 from tempssl.data.sampling import SAMPLERS
 from tempssl.engine import build
-from tempssl.engine.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from tempssl.engine.checkpoint import CONFIG_FILE, find_checkpoint, load_checkpoint, save_checkpoint
 from tempssl.engine.online_eval import OnlineKNN, online_eval_enabled
 from tempssl.engine.optim import build_optimizer, build_schedule
 from tempssl.schema import TrainConfig
@@ -60,7 +60,7 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
     run_dir = _run_dir(accelerator, Path(t.output_dir) / run_name, checkpoint)
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
+        save_config(cfg, run_dir / CONFIG_FILE)
         _log_to_file(run_dir / "train.log")
 
     with accelerator.main_process_first():  # one process generates the toy data / metadata cache

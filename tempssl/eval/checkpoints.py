@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from tempssl.config import ConfigError, load_config
+from tempssl.engine.checkpoint import CONFIG_FILE, LATEST, STATE_FILE  # the trainer's layout
 from tempssl.methods import Method
 from tempssl.schema import TrainConfig
 
@@ -41,9 +42,6 @@ __all__ = [
     "weights_file",
 ]
 
-CONFIG_FILE = "config.yaml"
-LATEST = "latest"
-STATE_FILE = "trainer_state.json"
 # Accelerate's names for the first model's weights: safetensors (default) or pickle.
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin")
