@@ -246,6 +246,14 @@ def _media_files(folder: Path, extensions: frozenset[str]) -> list[Path]:
     )
 
 
+def _has_video(folder: Path) -> bool:
+    """Whether `folder` holds a video anywhere below (stops at the first one, unlike a full scan)."""
+    return any(
+        p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file() and not p.name.startswith(".")
+        for p in folder.rglob("*")
+    )
+
+
 def _require_files(entries: list, root: Path, extensions: frozenset[str]) -> None:
     if entries:
         return
@@ -310,9 +318,7 @@ def load_source(
         if path.suffix.lower() == ".csv":
             layout = "manifest"
         elif path.is_dir() and any(
-            p.is_dir() and _media_files(p, VIDEO_EXTENSIONS)
-            for p in path.iterdir()
-            if not p.name.startswith(".")
+            p.is_dir() and _has_video(p) for p in path.iterdir() if not p.name.startswith(".")
         ):
             layout = "classes"
         else:
