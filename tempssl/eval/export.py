@@ -12,13 +12,18 @@ One exporter per backbone name, in `EXPORTERS`:
 
 - `resnet18`, `resnet50`: torchvision's state dict. Our backbones replace the classifier by the
   identity, so `fc.weight` / `fc.bias` (1000 classes) are added as zeros: replace or train them.
-- `small_cnn`: its own state dict; rebuild with `tempssl.models.build_backbone("small_cnn", width=...)`.
+- `r3d_18`, `r2plus1d_18`, `mc3_18`: the same for `torchvision.models.video.<arch>()` (a zero
+  400-class `fc`); checked on a random clip `(2, 3, 4, size, size)`.
+- `vit_tiny`, `vit_small`, `vit_base`: timm's state dict as it is (our ViT uses timm's names), for
+  `timm.create_model("vit_<size>_patch16_224", pretrained=False, num_classes=0, img_size=...,
+  patch_size=...)`, which has no classifier tensors. Needs timm (`pip install -e ".[timm]"`).
+- `small_cnn`, `small_3dcnn`: their own state dict; rebuild with
+  `tempssl.models.build_backbone("small_cnn", width=...)` (or `"small_3dcnn"`).
 
-A new backbone (e.g. a ViT exported to `timm.create_model(...)`) gets a function
-`(backbone, cfg) -> BackboneExport` registered with `@exporter("vit_small")`: it maps the state
-dict's keys to the target library's, and gives `build` (the target, randomly initialized) and
-`features` (the target turned into a feature extractor, e.g. `reset_classifier(0)` for timm) so
-that the export is checked like the others.
+A new backbone gets a function `(backbone, cfg) -> BackboneExport` registered with
+`@exporter("<name>")`: it maps the state dict's keys to the target library's, and gives `build` (the
+target, randomly initialized) and `features` (the target turned into a feature extractor, e.g. a
+classifier replaced by the identity) so that the export is checked like the others.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
 
 import torch
 import torchvision
@@ -34,6 +40,8 @@ from torch import nn
 
 from tempssl.atomic import atomic_path
 from tempssl.eval.checkpoints import checkpoint_state, find_config, load_method
+from tempssl.models import build_backbone, input_kind
+from tempssl.models.vit import VisionTransformer
 from tempssl.schema import TrainConfig
 
 __all__ = [
@@ -69,6 +77,8 @@ class BackboneExport:
         notes: lines for the card (what differs from the trained backbone, what to do about it).
         check_size: input height and width for the feature check (None: `transforms.size` of the
             run's config); a ViT needs its own patch grid's size.
+        check_frames: T of the random clip `(2, 3, T, size, size)` that checks a clip backbone
+            (`input_kind(backbone) == "clip"`); frame backbones get `(2, 3, size, size)`.
     """
 
     state_dict: dict[str, torch.Tensor]
@@ -78,6 +88,7 @@ class BackboneExport:
     features: Callable[[nn.Module], nn.Module] = lambda model: model
     notes: list[str] = field(default_factory=list)
     check_size: int | None = None
+    check_frames: int = 4
 
 
 @dataclass
@@ -110,28 +121,32 @@ def exporter(name: str) -> Callable[[Exporter], Exporter]:
     return register
 
 
-def _torchvision_resnet(arch: str) -> Exporter:
-    """Exporter to `torchvision.models.<arch>()`: our keys, plus a zero 1000-class classifier."""
+def _torchvision_resnet(arch: str, package: ModuleType = torchvision.models) -> Exporter:
+    """Exporter to `<package>.<arch>()` (e.g. `torchvision.models.video.r3d_18()`): our keys, plus a
+    zero classifier (1000 ImageNet classes for images, 400 Kinetics classes for video)."""
 
     def export(backbone: nn.Module, cfg: TrainConfig) -> BackboneExport:
         state = _plain(backbone.state_dict())
         if "fc.weight" in state:
             raise ExportError(f"{arch} backbone has a classifier (fc.weight); expected fc = Identity")
         with torch.device("meta"):
-            fc = getattr(torchvision.models, arch)().fc
+            fc = getattr(package, arch)().fc
         state["fc.weight"] = torch.zeros(fc.weight.shape)
         state["fc.bias"] = torch.zeros(fc.bias.shape)
+        notes = [
+            f"The classifier `fc` ({fc.in_features} -> {fc.out_features} classes) is zero: replace "
+            f"or train it. The trained part is everything before it: `model.fc = "
+            f"torch.nn.Identity()` gives the {fc.in_features}-d features that training learned.",
+        ]
+        if input_kind(backbone) == "clip":
+            notes.append("It takes clips: `float (B, 3, T, H, W)`.")
         return BackboneExport(
             state_dict=state,
-            target=f"torchvision.models.{arch}()",
+            target=f"{package.__name__}.{arch}()",
             modules=["torchvision"],
-            build=lambda: getattr(torchvision.models, arch)(weights=None),
+            build=lambda: getattr(package, arch)(weights=None),
             features=_without_classifier,
-            notes=[
-                f"The classifier `fc` ({fc.in_features} -> {fc.out_features} classes) is zero: replace "
-                f"or train it. The trained part is everything before it: `model.fc = "
-                f"torch.nn.Identity()` gives the {fc.in_features}-d features that training learned.",
-            ],
+            notes=notes,
         )
 
     return export
@@ -142,29 +157,92 @@ def _without_classifier(model: nn.Module) -> nn.Module:
     return model
 
 
-EXPORTERS["resnet18"] = _torchvision_resnet("resnet18")
-EXPORTERS["resnet50"] = _torchvision_resnet("resnet50")
+EXPORTERS.update({arch: _torchvision_resnet(arch) for arch in ("resnet18", "resnet50")})
+EXPORTERS.update(
+    {
+        arch: _torchvision_resnet(arch, torchvision.models.video)
+        for arch in ("r3d_18", "r2plus1d_18", "mc3_18")
+    }
+)
 
 
-@exporter("small_cnn")
-def _small_cnn(backbone: nn.Module, cfg: TrainConfig) -> BackboneExport:
-    """tempssl's SmallCNN: no torchvision/timm model matches, so it is rebuilt with tempssl."""
-    from tempssl.models import build_backbone
+def _rebuilt_with_tempssl(name: str) -> Exporter:
+    """Exporter of tempssl's SmallCNN / Small3DCNN: no torchvision/timm model matches, so the
+    target is the same backbone rebuilt with tempssl."""
 
-    state = _plain(backbone.state_dict())
-    args = {**cfg.model.args, "width": int(state["features.0.weight"].shape[0])}
-    shown = ", ".join(f"{key}={value!r}" for key, value in args.items())
-    return BackboneExport(
-        state_dict=state,
-        target=f'tempssl.models.build_backbone("small_cnn", {shown})',
-        modules=["tempssl.models"],
-        build=lambda: build_backbone("small_cnn", **args),
-        notes=[
-            "No torchvision or timm model has this architecture: rebuild it with tempssl "
-            f'(`tempssl.models.build_backbone("small_cnn", {shown})`, '
-            f"{args['width'] * 8}-d features).",
-        ],
-    )
+    def export(backbone: nn.Module, cfg: TrainConfig) -> BackboneExport:
+        state = _plain(backbone.state_dict())
+        args = {**cfg.model.args, "width": int(state["features.0.weight"].shape[0])}
+        shown = ", ".join(f"{key}={value!r}" for key, value in args.items())
+        return BackboneExport(
+            state_dict=state,
+            target=f'tempssl.models.build_backbone("{name}", {shown})',
+            modules=["tempssl.models"],
+            build=lambda: build_backbone(name, **args),
+            notes=[
+                "No torchvision or timm model has this architecture: rebuild it with tempssl "
+                f'(`tempssl.models.build_backbone("{name}", {shown})`, '
+                f"{args['width'] * 8}-d features).",
+            ],
+        )
+
+    return export
+
+
+EXPORTERS.update({name: _rebuilt_with_tempssl(name) for name in ("small_cnn", "small_3dcnn")})
+
+
+def _timm_vit(size: str) -> Exporter:
+    """Exporter to timm's `vit_<size>_patch16_224` at the backbone's image and patch size, without
+    classifier (`num_classes=0`): our ViT has timm's parameter names, so the keys stay as they are."""
+
+    def export(backbone: nn.Module, cfg: TrainConfig) -> BackboneExport:
+        if not isinstance(backbone, VisionTransformer):
+            raise ExportError(
+                f"vit_{size} exporter expects a tempssl.models.vit.VisionTransformer, got "
+                f"{type(backbone).__name__}"
+            )
+        timm = _import_timm()
+        arch = f"vit_{size}_patch16_224"
+        kwargs = {
+            "pretrained": False,
+            "num_classes": 0,
+            "img_size": backbone.img_size,
+            "patch_size": backbone.patch_size,
+        }
+        shown = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+        return BackboneExport(
+            state_dict=_plain(backbone.state_dict()),
+            target=f'timm.create_model("{arch}", {shown})',
+            modules=["timm"],
+            build=lambda: timm.create_model(arch, **kwargs),
+            check_size=backbone.img_size,
+            notes=[
+                f"With `num_classes=0` the model gives the {backbone.out_dim}-d features that training "
+                f"learned (the class token after the final norm); `model.reset_classifier(n)` adds an "
+                f"untrained n-class head.",
+                f"Inputs must be {backbone.img_size}x{backbone.img_size} (one position embedding per "
+                f"{backbone.patch_size}x{backbone.patch_size} patch). timm's `pretrained_cfg` for "
+                f"`{arch}` (mean, std, input size) describes timm's own weights, not these: preprocess "
+                f"as in training (see Input below).",
+            ],
+        )
+
+    return export
+
+
+EXPORTERS.update({f"vit_{size}": _timm_vit(size) for size in ("tiny", "small", "base")})
+
+
+def _import_timm() -> ModuleType:
+    try:
+        import timm
+    except ImportError as error:
+        raise ExportError(
+            "ViT exports load into timm, which is not installed: pip install timm "
+            '(or pip install -e ".[timm]")'
+        ) from error
+    return timm
 
 
 def prepare_export(backbone: nn.Module, name: str, cfg: TrainConfig) -> tuple[BackboneExport, float]:
@@ -191,7 +269,12 @@ def prepare_export(backbone: nn.Module, name: str, cfg: TrainConfig) -> tuple[Ba
     device = next(backbone.parameters()).device  # the same kernels on both sides (TF32 on GPUs)
     target = export.features(target).eval().to(device)
     size = export.check_size or cfg.transforms.size
-    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    if input_kind(backbone) == "clip":
+        frames = export.check_frames
+        shape, described = (2, 3, frames, size, size), f"{frames}x{size}x{size} clip"
+    else:
+        shape, described = (2, 3, size, size), f"{size}x{size} input"
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
     was_training = backbone.training
     backbone.eval()
     try:
@@ -209,7 +292,7 @@ def prepare_export(backbone: nn.Module, name: str, cfg: TrainConfig) -> tuple[Ba
     if not torch.allclose(ours, theirs, rtol=1e-4, atol=1e-4):
         raise ExportError(
             f"exported {name} weights loaded into {export.target} give other features than the "
-            f"trained backbone (max |difference| {difference:.3g} on a random {size}x{size} input)"
+            f"trained backbone (max |difference| {difference:.3g} on a random {described})"
         )
     return export, difference
 

@@ -1,7 +1,11 @@
-"""Frame backbones: `float (B, 3, H, W) -> float (B, D)`, each with an `out_dim` attribute.
+"""Frame backbones: `float (B, 3, H, W) -> float (B, D)`, each with `out_dim` and `input_kind = "frame"`.
 
 ResNets are torchvision's own modules (randomly initialized: nothing is downloaded) with the
 classifier replaced by the identity, so their weights load back into `torchvision.models.resnet*`.
+
+`BACKBONES` also holds the ViTs (`tempssl.models.vit`) and the clip backbones
+(`tempssl.models.video`, `input_kind = "clip"`: `(B, 3, T, H, W) -> (B, D)`); `input_kind(backbone)`
+says which input a backbone takes.
 """
 
 from __future__ import annotations
@@ -22,10 +26,19 @@ def build_backbone(name: str, **kwargs) -> nn.Module:
     return BACKBONES.get(name)(**kwargs)
 
 
+def input_kind(backbone: nn.Module) -> str:
+    """What `backbone` takes: `"frame"` (`(B, 3, H, W)`) or `"clip"` (`(B, 3, T, H, W)`).
+
+    Backbones without an `input_kind` attribute are frame backbones.
+    """
+    return getattr(backbone, "input_kind", "frame")
+
+
 def _torchvision_resnet(arch: str, out_dim: int, zero_init_residual: bool) -> nn.Module:
     model = getattr(torchvision.models, arch)(weights=None, zero_init_residual=zero_init_residual)
     model.fc = nn.Identity()
     model.out_dim = out_dim
+    model.input_kind = "frame"
     return model
 
 
@@ -46,6 +59,8 @@ class SmallCNN(nn.Module):
 
     Each stage: 3x3 conv (stride 2) -> BatchNorm -> ReLU; then global average pooling.
     """
+
+    input_kind = "frame"
 
     def __init__(self, width: int = 32):
         super().__init__()

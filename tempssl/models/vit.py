@@ -1,0 +1,212 @@
+"""Vision Transformer backbones: `float (B, 3, H, W) -> float (B, D)`, the final-norm class token.
+
+Written here rather than imported, but with timm's module and parameter names
+(`timm.models.vision_transformer.VisionTransformer`: `cls_token`, `pos_embed`, `patch_embed.proj`,
+`blocks.{i}.norm1/attn.qkv/attn.proj/norm2/mlp.fc1/mlp.fc2`, `norm`), so that a trained state dict
+loads with `strict=True` into `timm.create_model("vit_small_patch16_224", num_classes=0, ...)`.
+
+Masked-image methods (MAE) and MoCo v3 use the two halves of `forward` separately, as
+facebookresearch/mae's `models_mae.py` does: `embed_patches` gives the patch tokens with their
+position embedding, a method keeps some of them, and `forward_tokens` runs the encoder on those:
+
+    tokens = vit.embed_patches(images)  # (B, N, D)
+    kept = tokens[:, keep]  # e.g. 25% of the N patches
+    encoded = vit.forward_tokens(kept)  # (B, 1 + len(keep), D); [:, 0] is the class token
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.ops import StochasticDepth
+
+from tempssl.models.backbones import BACKBONES
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping patches, linearly projected: `(B, 3, H, W) -> (B, N, D)`, N = (H / p) * (W / p).
+
+    Args:
+        img_size: input height and width (square inputs only).
+        patch_size: patch height and width; must divide `img_size`.
+        embed_dim: D.
+    """
+
+    def __init__(self, img_size: int, patch_size: int, embed_dim: int):
+        super().__init__()
+        if img_size % patch_size:
+            raise ValueError(f"ViT img_size {img_size} is not a multiple of patch_size {patch_size}")
+        self.img_size, self.patch_size = img_size, patch_size
+        self.num_patches = (img_size // patch_size) ** 2
+        self.proj = nn.Conv2d(3, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (self.img_size, self.img_size):
+            raise ValueError(
+                f"ViT built for {self.img_size}x{self.img_size} inputs got {x.shape[-2]}x{x.shape[-1]} "
+                f"(set the backbone's img_size to the training size)"
+            )
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention: `(B, N, D) -> (B, N, D)`, one qkv projection (with bias)."""
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"ViT embed_dim {dim} is not a multiple of num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, d // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, heads, N, D / heads)
+        x = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(x.transpose(1, 2).reshape(b, n, d))
+
+
+class Mlp(nn.Module):
+    """`(B, N, D) -> (B, N, D)`: Linear -> GELU -> Linear."""
+
+    def __init__(self, dim: int, hidden_dim: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """A pre-norm transformer block: `x + attn(norm1(x))`, then `x + mlp(norm2(x))`: `(B, N, D)`.
+
+    Args:
+        dim: D.
+        num_heads: attention heads.
+        mlp_ratio: MLP hidden size / D.
+        drop_path: probability of skipping each residual branch per sample while training
+            (stochastic depth).
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, drop_path: float = 0.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, num_heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.drop_path = StochasticDepth(drop_path, mode="row")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class VisionTransformer(nn.Module):
+    """ViT with a class token and a learned position embedding: `(B, 3, H, W) -> (B, embed_dim)`.
+
+    Args:
+        img_size: input height and width; the position embedding has one entry per patch of it.
+        patch_size: patch height and width; must divide `img_size`.
+        embed_dim: token width D (= `out_dim`).
+        depth: number of blocks.
+        num_heads: attention heads per block.
+        mlp_ratio: MLP hidden size / D.
+        drop_path_rate: stochastic depth of the last block, rising linearly from 0 at the first.
+
+    Attributes:
+        out_dim: D.
+        input_kind: `"frame"`.
+        img_size, patch_size: as given.
+        num_patches: N = (img_size / patch_size) ** 2.
+    """
+
+    input_kind = "frame"
+
+    def __init__(
+        self,
+        img_size: int = 224,
+        patch_size: int = 16,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        drop_path_rate: float = 0.0,
+    ):
+        super().__init__()
+        self.patch_embed = PatchEmbed(img_size, patch_size, embed_dim)
+        self.img_size, self.patch_size = img_size, patch_size
+        self.num_patches = self.patch_embed.num_patches
+        self.out_dim = embed_dim
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.num_patches, embed_dim))
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.Sequential(*[Block(embed_dim, num_heads, mlp_ratio, rate) for rate in rates])
+        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """timm's and MAE's initialization: truncated normal (std 0.02) class token and position
+        embedding; xavier-uniform projections (the patch projection as a flat linear map, as in
+        MAE); zero biases; LayerNorm weight 1, bias 0."""
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        proj = self.patch_embed.proj
+        nn.init.xavier_uniform_(proj.weight.view(proj.weight.shape[0], -1))
+        nn.init.zeros_(proj.bias)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def embed_patches(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch tokens with their position embedding, no class token.
+
+        Args:
+            x: `float (B, 3, img_size, img_size)`.
+
+        Returns:
+            `(B, N, D)`, patches in row-major order.
+        """
+        return self.patch_embed(x) + self.pos_embed[:, 1:]
+
+    def forward_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The encoder on any subset of patch tokens: class token prepended, blocks, final norm.
+
+        Args:
+            tokens: `(B, M, D)` from `embed_patches` (all N of them, or the M a method keeps).
+
+        Returns:
+            `(B, 1 + M, D)`; `[:, 0]` is the class token.
+        """
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(tokens.shape[0], -1, -1)
+        return self.norm(self.blocks(torch.cat([cls, tokens], dim=1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`(B, 3, img_size, img_size) -> (B, D)`: the class token after the final norm."""
+        return self.forward_tokens(self.embed_patches(x))[:, 0]
+
+
+@BACKBONES.register("vit_tiny")
+def vit_tiny(img_size: int = 224, patch_size: int = 16, drop_path_rate: float = 0.0) -> nn.Module:
+    """ViT-Ti (D 192, 12 blocks, 3 heads): `(B, 3, img_size, img_size) -> (B, 192)`."""
+    return VisionTransformer(img_size, patch_size, 192, 12, 3, drop_path_rate=drop_path_rate)
+
+
+@BACKBONES.register("vit_small")
+def vit_small(img_size: int = 224, patch_size: int = 16, drop_path_rate: float = 0.0) -> nn.Module:
+    """ViT-S (D 384, 12 blocks, 6 heads): `(B, 3, img_size, img_size) -> (B, 384)`."""
+    return VisionTransformer(img_size, patch_size, 384, 12, 6, drop_path_rate=drop_path_rate)
+
+
+@BACKBONES.register("vit_base")
+def vit_base(img_size: int = 224, patch_size: int = 16, drop_path_rate: float = 0.0) -> nn.Module:
+    """ViT-B (D 768, 12 blocks, 12 heads): `(B, 3, img_size, img_size) -> (B, 768)`."""
+    return VisionTransformer(img_size, patch_size, 768, 12, 12, drop_path_rate=drop_path_rate)
