@@ -14,17 +14,22 @@ from tempssl.schema import TrainConfig
 
 
 def make_run(
-    root: Path, backbone: str = "resnet18", model_args: dict | None = None, step: int = 1
+    root: Path,
+    backbone: str = "resnet18",
+    model_args: dict | None = None,
+    step: int = 1,
+    method: str = "tcn",
+    method_args: dict | None = None,
 ) -> tuple[Path, dict[str, torch.Tensor]]:
-    """`root/runs/tcn/<time>/` with config.yaml and one checkpoint; returns (run dir, state dict).
+    """`root/runs/<method>/<time>/` with config.yaml and one checkpoint; returns (run dir, state dict).
 
     The weights are the seed-0 initialization with non-trivial BatchNorm statistics, so they differ
     from a fresh build of the same config.
     """
     cfg = TrainConfig()
     cfg.model.backbone, cfg.model.args = backbone, dict(model_args or {})
-    cfg.method.name, cfg.trainer.epochs = "tcn", 1
-    run = root / "runs" / "tcn" / "20250101-000000"
+    cfg.method.name, cfg.method.args, cfg.trainer.epochs = method, dict(method_args or {}), 1
+    run = root / "runs" / method / "20250101-000000"
     save_config(cfg, run / "config.yaml")
     torch.manual_seed(0)
     model = build_model(cfg)

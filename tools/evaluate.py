@@ -1,4 +1,5 @@
-"""Evaluate embedding folders (written by tools/extract.py): kNN, linear probe, retrieval, alignment.
+"""Evaluate embedding folders (written by tools/extract.py): kNN, linear probe, retrieval, alignment;
+and order verification of an order method's checkpoint.
 
 python tools/evaluate.py knn --train emb/train --test emb/val --k 20 200 --confusion confusion.png
 python tools/evaluate.py knn --embeddings emb/ucf101 --split 0.5 --seed 0
@@ -7,6 +8,7 @@ python tools/evaluate.py retrieval --embeddings emb/val --ks 1 5 10        # lea
 python tools/evaluate.py alignment --embeddings emb/val_frames --plot curve.png
 python tools/evaluate.py knn --train emb/train --test emb/val --baseline emb/train_rand emb/val_rand
 python tools/evaluate.py knn --train emb/train --test emb/val --baseline random   # extracted here
+python tools/evaluate.py order --checkpoint runs/shuffle_learn/<time> --videos toy:val --baseline random
 
 Each prints a table and writes a JSON result (--out; default <embeddings or test folder>/<name>.json).
 """
@@ -17,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tempssl.data.sources import LAYOUTS
 from tempssl.eval import report
 from tempssl.eval.linear import DEFAULT_WEIGHT_DECAYS
 
@@ -30,13 +33,39 @@ def main(argv: list[str] | None = None) -> int:
         add_arguments(commands.add_parser(name, help=summary, description=summary))
     args = parser.parse_args(argv)
     try:
-        if args.baseline in (["random"], Path("random"), "random"):
+        random = args.baseline in (["random"], Path("random"), "random")
+        if random and args.command != "order":  # order scores the random network itself
             args.baseline = _random_baseline(args)
         SUBCOMMANDS[args.command][1](args)
     except (FileNotFoundError, ValueError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _order_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint", required=True, help="run folder or checkpoints/step_* folder (an order method)"
+    )
+    parser.add_argument(
+        "--videos", required=True, help="held-out videos: folder, CSV manifest, or toy:<split>"
+    )
+    parser.add_argument("--layout", default="auto", choices=LAYOUTS)
+    parser.add_argument("--tuples-per-video", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0, help="which tuples (the same for --baseline)")
+    parser.add_argument("--window", type=int, help="tuple window in frames (default: the run's)")
+    parser.add_argument("--outer-gap", type=int, help="minimum gap of the odd frame (default: run's)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    _common_arguments(parser, None, "'random' (the run's network before training) or another checkpoint")
+
+
+def _order(args: argparse.Namespace) -> None:
+    report.order_command(
+        args.checkpoint, args.videos, args.layout, args.tuples_per_video, args.seed, args.window,
+        args.outer_gap, args.batch_size, args.workers, args.out, args.baseline, not args.quiet,
+    )  # fmt: skip
 
 
 def _random_baseline(args: argparse.Namespace):
@@ -156,6 +185,7 @@ SUBCOMMANDS = {
     "linear": (_linear_arguments, _linear, "linear probe on frozen embeddings"),
     "retrieval": (_retrieval_arguments, _retrieval, "video retrieval by class: recall@k, mAP"),
     "alignment": (_alignment_arguments, _alignment, "multi-view frame alignment (TCN)"),
+    "order": (_order_arguments, _order, "order verification accuracy (shuffle-and-learn)"),
 }
 
 

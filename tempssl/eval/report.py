@@ -8,6 +8,9 @@ result atomically:
     {"protocol": "knn", "inputs": {...}, "settings": {...}, "results": {...},
      "baseline": {"inputs": {...}, "results": {...}}}      # "baseline" only with one
 
+`order_command` is the exception: order verification scores a checkpoint's own head on tuples of
+held-out videos, so it reads a checkpoint and videos instead of embedding folders.
+
 Adding a protocol: a `<name>_command` function here (load, evaluate, `report`) and a subcommand in
 `tools/evaluate.py` that parses its options and calls it.
 """
@@ -245,8 +248,84 @@ def alignment_command(
     return document
 
 
+def order_command(
+    checkpoint: str | Path,
+    videos: str,
+    layout: str = "auto",
+    tuples_per_video: int = 10,
+    seed: int = 0,
+    window: int | None = None,
+    outer_gap: int | None = None,
+    batch_size: int = 64,
+    num_workers: int = 2,
+    out: str | Path | None = None,
+    baseline: str | Path | None = None,
+    progress: bool = True,
+    stream: TextIO | None = None,
+) -> dict:
+    """Order-verification accuracy (`tempssl.eval.order`) of a checkpoint on held-out `videos`.
+
+    `baseline`: "random" (the run's network before training) or another checkpoint, scored on
+    the same tuples. Default `out`: `order.json` in the run folder.
+    """
+    import torch
+
+    from tempssl.data.sources import load_source
+    from tempssl.engine.build import build_model
+    from tempssl.eval.checkpoints import find_config, load_method
+    from tempssl.eval.order import order_accuracy, order_tuples
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    method, cfg, resolved = load_method(checkpoint, device=device)
+    source = load_source(videos, layout, progress=progress)
+    tuples = order_tuples(source, cfg, tuples_per_video, seed, window, outer_gap)
+
+    def evaluate(model) -> dict:
+        return order_accuracy(model, tuples, batch_size, num_workers, device, progress)
+
+    sampler = tuples.sampler
+    document = {
+        "protocol": "order",
+        "inputs": {"checkpoint": str(resolved), "videos": str(videos)},
+        "settings": {
+            "tuples_per_video": tuples_per_video,
+            "seed": seed,
+            "window": sampler.window,
+            "outer_gap": sampler.outer_gap,
+            "accept_reversed": sampler.accept_reversed,
+            "positive_fraction": sampler.positive_fraction,
+        },
+        "results": evaluate(method),
+    }
+    if baseline is not None:
+        if str(baseline) == "random":
+            torch.manual_seed(cfg.trainer.seed)
+            other, name = build_model(cfg), "random init"
+        else:
+            other, _, other_path = load_method(baseline, device=device)
+            name = str(other_path)
+        document["baseline"] = {"inputs": {"checkpoint": name}, "results": evaluate(other)}
+
+    def rows(result: dict) -> Rows:
+        return [
+            ("accuracy", result["accuracy"]),
+            ("balanced accuracy", result["balanced_accuracy"]),
+            ("ordered tuples: accuracy", result["ordered_accuracy"]),
+            ("shuffled tuples: accuracy", result["shuffled_accuracy"]),
+            ("tuples", result["tuples"]),
+            ("videos (too short: skipped)", f"{result['videos']} ({result['skipped_videos']})"),
+        ]
+
+    report(document, rows, out or find_config(resolved).parent / "order.json", stream, "trained")
+    return document
+
+
 def report(
-    document: dict, rows: Callable[[dict], Rows], out: str | Path, stream: TextIO | None = None
+    document: dict,
+    rows: Callable[[dict], Rows],
+    out: str | Path,
+    stream: TextIO | None = None,
+    column: str = "embeddings",
 ) -> Path:
     """Write `document` as JSON to `out` (atomically), then print its table to `stream`.
 
@@ -255,12 +334,13 @@ def report(
         rows: `(metric, value)` rows of one `results` dict.
         out: the JSON file.
         stream: where the table goes (default: standard output).
+        column: the heading of the results' column (the baseline's is "baseline").
 
     Returns:
         `out`.
     """
     out, stream = write_json(out, document), stream or sys.stdout
-    columns = {"embeddings": rows(document["results"])}
+    columns = {column: rows(document["results"])}
     if "baseline" in document:
         columns["baseline"] = rows(document["baseline"]["results"])
     inputs = ", ".join(f"{k} {v}" for k, v in document["inputs"].items() if v is not None)
