@@ -11,6 +11,7 @@ Every loss is a small typed function on plain tensors, usable outside tempssl's 
 * `info_nce` / `InfoNCELoss`: InfoNCE (van den Oord et al. 2018) in MoCo's form (query vs. its key,
   the other keys of the global batch and an optional queue of negatives).
 * `nt_xent` / `NTXentLoss`: SimCLR's NT-Xent (Chen et al. 2020) over the 2N views of a batch.
+* `cpc_loss`: CPC's InfoNCE of predicted latents against all latents (log-bilinear scores).
 
 Multi-process training (`gather=True`)
 --------------------------------------
@@ -25,9 +26,9 @@ Gradient-scaling convention, for every loss with `gather=True` and `W` processes
 equal share of the global batch:
 
 * Loss value. `triplet_semihard_loss` returns the loss of the whole global batch, the same value on
-  every process. `npairs_loss`, `info_nce` and `nt_xent` return the mean over this process's anchors
-  (candidates / negatives come from the global batch); the mean of the `W` per-process values equals
-  the 1-process loss on the global batch.
+  every process. `npairs_loss`, `info_nce`, `nt_xent` and `cpc_loss` return the mean over this
+  process's anchors (candidates / negatives come from the global batch); the mean of the `W`
+  per-process values equals the 1-process loss on the global batch.
 * Gradient. The gradient a process gets for its own inputs is `W` times the matching rows of the
   1-process gradient of the global-batch loss. Averaging parameter gradients over processes, which
   is what DDP and `accelerate` do, therefore yields exactly the 1-process gradient: use the loss as
@@ -51,6 +52,7 @@ __all__ = [
     "NPairsLoss",
     "NTXentLoss",
     "TripletSemiHardLoss",
+    "cpc_loss",
     "gather_no_grad",
     "gather_with_grad",
     "info_nce",
@@ -380,6 +382,39 @@ def _info_nce_one_way(
     logits = q @ candidates.T / temperature
     target = torch.arange(q.shape[0], device=q.device) + offset
     return F.cross_entropy(logits, target)
+
+
+def cpc_loss(
+    predictions: Tensor, latents: Tensor, targets: Tensor, gather: bool = False
+) -> tuple[Tensor, Tensor]:
+    """CPC's InfoNCE (van den Oord et al. 2018, Eq. 3-4): every prediction must pick its target
+    latent among all latents, scored by the log-bilinear `f = exp(z_j . z_hat_i)` (plain dot
+    products, no normalization or temperature, as in CPC and DPC).
+
+        L = mean_i( -log softmax_j(z_hat_i . z_j)[targets_i] )
+
+    Args:
+        predictions: `(M, D)` predicted latents `z_hat_i` (e.g. `W_k c_t`).
+        latents: `(K, D)` this process's latents: the candidates.
+        targets: `(M,)` long, index into `latents` of each prediction's true latent.
+        gather: also score against the latents of every process (gathered with gradient); the
+            loss is the mean over this process's predictions (gradient convention above).
+
+    Returns:
+        `(loss, accuracy)`: the scalar loss and the fraction of predictions whose highest score is
+        their target (no gradient).
+    """
+    if predictions.ndim != 2 or latents.ndim != 2 or predictions.shape[1] != latents.shape[1]:
+        raise ValueError(
+            f"predictions (M, D) and latents (K, D) must share D, got {tuple(predictions.shape)} "
+            f"and {tuple(latents.shape)}"
+        )
+    _check_labels(targets, predictions.shape[0])
+    candidates, offset = _gather(latents, with_grad=True) if gather else (latents, 0)
+    logits = predictions @ candidates.T
+    target = targets + offset
+    accuracy = (logits.detach().argmax(dim=1) == target).float().mean()
+    return F.cross_entropy(logits, target), accuracy
 
 
 def info_nce(

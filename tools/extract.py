@@ -2,6 +2,9 @@
 
 python tools/extract.py --checkpoint runs/tcn/<time> --videos /data/ucf101 --out emb/ucf101
 python tools/extract.py --checkpoint runs/tcn/<time> --videos toy:val --out emb/val --save-frames
+python tools/extract.py --checkpoint runs/cpc/<time> --videos toy:val --out emb/cpc --features context
+python tools/extract.py --checkpoint runs/r3d/<time> --videos /data/ucf101 --out emb/r3d --clip-len 16 \
+    --clip-stride 4 --windows 10        # a clip backbone: 10 clips of 16 frames per video, averaged
 accelerate launch --multi_gpu --num_processes 8 tools/extract.py ...   # videos split over 8 GPUs
 """
 
@@ -16,7 +19,14 @@ import torch
 from accelerate import Accelerator
 
 from tempssl.data.sources import LAYOUTS, load_source
-from tempssl.eval.extract import POOLINGS, ExtractSettings, extract_embeddings
+from tempssl.eval.extract import (
+    FEATURES,
+    POOLINGS,
+    ExtractSettings,
+    default_windows,
+    extract_embeddings,
+    window_embedder,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +38,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--label-column", default="label", help="manifest label column (toy: action|object)"
     )
-    parser.add_argument("--frames", type=int, default=8, help="frames per video, evenly spaced")
+    parser.add_argument(
+        "--frames",
+        "--windows",
+        dest="frames",
+        type=int,
+        default=8,
+        help="frames (or clips / sequences) per video, evenly spaced",
+    )
+    parser.add_argument(
+        "--features",
+        default="backbone",
+        choices=FEATURES,
+        help="backbone: the backbone's features; context: CPC's aggregated context of a sequence",
+    )
+    parser.add_argument(
+        "--clip-len", type=int, help="frames per clip (clip backbones; default: the run's clips)"
+    )
+    parser.add_argument("--clip-stride", type=int, help="frame step in a clip (default: the run's)")
     parser.add_argument("--pooling", default="mean", choices=POOLINGS)
     parser.add_argument("--save-frames", action="store_true", help="also keep per-frame embeddings")
     parser.add_argument("--size", type=int, help="frame size (default: the run's transforms.size)")
@@ -55,13 +82,22 @@ def main(argv: list[str] | None = None) -> int:
             torch.manual_seed(cfg.trainer.seed)
             method = build_model(cfg)
         source = load_source(args.videos, args.layout, args.label_column, progress=not args.quiet)
+        windows = default_windows(cfg, args.features, method.backbone)
+        if args.clip_len is not None:
+            windows.update(window_frames=args.clip_len, block_len=1)
+        if args.clip_stride is not None:
+            windows["window_stride"] = args.clip_stride
         settings = ExtractSettings(
             frames_per_video=args.frames,
             pooling=args.pooling,
             save_frames=args.save_frames,
             size=args.size or cfg.transforms.size,
             decode_size=args.decode_size,
+            features=args.features,
+            **windows,
         )
+        model = method if args.features == "context" else method.backbone
+        window_embedder(model, settings)  # windows the model cannot take fail here, not later
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -76,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "label_column": args.label_column,
     }
     result = extract_embeddings(
-        method.backbone,
+        model,
         source,
         args.out,
         settings,
@@ -92,10 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     skipped = len(result.info.get("unreadable", []))
     print(
         f"wrote {args.out}: {len(result)} videos x {result.embeddings.shape[1]} dims "
-        f"({settings.pooling} of {settings.frames_per_video} frames)"
+        f"({settings.pooling} of {settings.frames_per_video} {_windows(settings)})"
         + (f"; {skipped} unreadable videos skipped (listed in embeddings.json)" if skipped else "")
     )
     return 0
+
+
+def _windows(settings: ExtractSettings) -> str:
+    if settings.features == "context":
+        blocks = settings.window_frames // settings.block_len
+        return f"contexts of {blocks} blocks x {settings.block_len} frames"
+    if settings.window_frames > 1:
+        return f"clips of {settings.window_frames} frames at stride {settings.window_stride}"
+    return "frames"
 
 
 if __name__ == "__main__":

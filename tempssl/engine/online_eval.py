@@ -13,7 +13,7 @@ from torch import nn
 
 from tempssl.config import ConfigError
 from tempssl.data import sources
-from tempssl.eval.extract import ExtractSettings, embed_frames
+from tempssl.eval.extract import ExtractSettings, default_windows, embed_frames
 from tempssl.eval.knn import knn_accuracy
 from tempssl.schema import TrainConfig
 
@@ -83,6 +83,7 @@ class OnlineKNN:
             size=self.cfg.transforms.size,
             decode_size=self.cfg.data.decode_size,
             backend=self.cfg.data.backend,
+            **default_windows(self.cfg, "backbone", backbone),  # clips for clip backbones
         )
         segmented, kept = [], []
         for source in (self.bank[0], self.query[0]):

@@ -1,6 +1,14 @@
-"""Per-video embeddings from a trained backbone: frames sampled uniformly across each video,
-embedded one by one (`(C, H, W) -> (D,)`), pooled over time, written to an embedding folder
-(`tempssl.eval.store`).
+"""Per-video embeddings from a trained network: windows sampled uniformly across each video,
+embedded one by one, pooled over time, written to an embedding folder (`tempssl.eval.store`).
+
+A window is W frames at a stride, evenly spaced over the video (the first starts at frame 0, the
+last ends at the last frame). What embeds it (`ExtractSettings.features`):
+
+- "backbone" with a frame backbone: single frames (W = 1), `(C, H, W) -> (D,)`;
+- "backbone" with a clip backbone (`tempssl.models.input_kind`): clips `(C, W, H, W) -> (D,)`,
+  by default the clips or blocks the run trained on (`default_windows`);
+- "context": CPC's aggregated context after a sequence of blocks (`CPC.context_embedding`),
+  by default the run's sequence (N blocks of L frames).
 
 Large sets are processed in chunks of videos; each finished chunk is saved at once, so an
 interrupted extraction resumes where it stopped (same settings) instead of starting over. Videos
@@ -10,6 +18,7 @@ that cannot be decoded are reported, listed in the sidecar and left out; they ne
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import shutil
@@ -29,6 +38,7 @@ from tempssl.video import VideoError, open_video
 log = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "max", "concat", "none")
+FEATURES = ("backbone", "context")
 
 
 @dataclass(frozen=True)
@@ -36,12 +46,17 @@ class ExtractSettings:
     """How frames are chosen and pooled.
 
     Attributes:
-        frames_per_video: T frames, evenly spaced from the first frame to the last.
-        pooling: "mean" / "max" over the T frames -> `(D,)`; "concat" -> `(T*D,)` in time order;
-            "none" -> the first-frame vector as `embeddings` and all frames in `frame_embeddings`.
-        save_frames: also store every frame's vector and time (`frame_embeddings`, `frame_times`).
+        frames_per_video: T windows (single frames unless `window_frames` > 1), evenly spaced.
+        pooling: "mean" / "max" over the T windows -> `(D,)`; "concat" -> `(T*D,)` in time order;
+            "none" -> the first window's vector as `embeddings` and all in `frame_embeddings`.
+        save_frames: also store every window's vector and time (`frame_embeddings`, `frame_times`;
+            a window's time is its middle frame's).
         size: frames are resized (short side) and centre-cropped to `size` x `size`.
         decode_size: resize at decode time (short side; None = native), for speed on big videos.
+        window_frames: W frames per window (1 for frame backbones).
+        window_stride: frame step inside a window.
+        features: "backbone" or "context" (see the module docstring).
+        block_len: "context" only: frames per block (the window holds W / block_len blocks).
     """
 
     frames_per_video: int = 8
@@ -50,16 +65,68 @@ class ExtractSettings:
     size: int = 64
     decode_size: int | None = None
     backend: str = "auto"
+    window_frames: int = 1
+    window_stride: int = 1
+    features: str = "backbone"
+    block_len: int = 1
 
     def __post_init__(self):
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
-        if self.frames_per_video < 1:
-            raise ValueError(f"frames_per_video must be >= 1, got {self.frames_per_video}")
+        if self.features not in FEATURES:
+            raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {self.features!r}")
+        for name in ("frames_per_video", "window_frames", "window_stride", "block_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.window_frames % self.block_len:
+            raise ValueError(
+                f"window_frames ({self.window_frames}) must be a multiple of block_len "
+                f"({self.block_len}): a context window is whole blocks"
+            )
+
+
+def default_windows(cfg, features: str, backbone: nn.Module) -> dict:
+    """The windows a run's network embeds, from its training sampler: ExtractSettings fields.
+
+    Frame backbones embed single frames. A clip backbone embeds the clips (`clips` sampler:
+    `num_frames` at `stride`) or blocks (`sequences` sampler: `block_len` at `stride`) it trained
+    on; "context" embeds the whole training sequence (`num_blocks` blocks of `block_len`).
+
+    Raises:
+        ValueError: the run's sampler does not say which clips (give the window explicitly).
+    """
+    from tempssl.data.sampling import SAMPLERS
+    from tempssl.models import input_kind
+
+    name = cfg.sampler.name
+    args = {**_defaults(SAMPLERS[name]), **cfg.sampler.args}
+    if features == "context":
+        if name != "sequences":
+            raise ValueError(f"features 'context' needs a run trained on sequences, not {name!r}")
+        length = args["num_blocks"] * args["block_len"]
+        return {"window_frames": length, "window_stride": args["stride"], "block_len": args["block_len"]}
+    if input_kind(backbone) != "clip":
+        return {"window_frames": 1, "window_stride": 1, "block_len": 1}
+    if name == "sequences":
+        return {"window_frames": args["block_len"], "window_stride": args["stride"], "block_len": 1}
+    if name == "clips":
+        return {"window_frames": args["num_frames"], "window_stride": args["stride"], "block_len": 1}
+    raise ValueError(
+        f"a clip backbone trained with the {name!r} sampler: give the clip length and stride "
+        "(tools/extract.py --clip-len L --clip-stride S)"
+    )
+
+
+def _defaults(cls) -> dict:
+    return {
+        name: p.default
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
 
 
 def extract_embeddings(
-    backbone: nn.Module,
+    model: nn.Module,
     source: VideoSource,
     out: str | Path,
     settings: ExtractSettings,
@@ -72,6 +139,8 @@ def extract_embeddings(
     accelerator=None,
 ) -> Embeddings:
     """Embed every video of `source` and write the embedding folder `out`.
+
+    `model`: the backbone (features "backbone"), or the method (features "context").
 
     Re-running with the same videos and settings reuses the finished result and finished chunks.
     With an `accelerate.Accelerator` of N processes (`accelerate launch tools/extract.py ...`),
@@ -108,7 +177,7 @@ def extract_embeddings(
             bar.update(len(videos))
             continue
         features, times, ok = embed_frames(
-            backbone, source, list(videos), settings, batch_size, num_workers, device, bar
+            model, source, list(videos), settings, batch_size, num_workers, device, bar
         )
         _save_chunk(chunk_file, features, times, ok, list(videos))
     bar.close()
@@ -129,7 +198,7 @@ def _barrier(accelerator) -> None:
 
 @torch.no_grad()
 def embed_frames(
-    backbone: nn.Module,
+    model: nn.Module,
     source: VideoSource,
     ids: list[int],
     settings: ExtractSettings,
@@ -138,36 +207,67 @@ def embed_frames(
     device: torch.device | str = "cpu",
     bar: tqdm | None = None,
 ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, str | None]]:
-    """Embed `settings.frames_per_video` evenly spaced frames of each video `ids[i]`.
+    """Embed `settings.frames_per_video` evenly spaced windows of each video `ids[i]`.
 
-    Returns, keyed by position `i` in `ids`: frame vectors `(T, D)`, frame times `(T,)` in seconds,
-    and None for a decoded video or the problem of an unreadable one (left out of the first two).
+    `model`: the backbone, or for features "context" the method.
+
+    Returns, keyed by position `i` in `ids`: window vectors `(T, D)`, window times `(T,)` in
+    seconds, and None for a decoded video or the problem of an unreadable one (left out of the
+    first two).
     """
+    embed = window_embedder(model, settings)
     from tempssl.data.transforms import build_transform
 
     transform = build_transform("clip_eval", size=settings.size)
     dataset = _UniformFrames(source, ids, settings, transform)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=list)
-    was_training = backbone.training
-    backbone = backbone.to(device).eval()
+    was_training = model.training
+    model = model.to(device).eval()
     features, times, ok = {}, {}, {}
     for items in loader:
         good = [item for item in items if item[1] is not None]
         for index, _, _, problem in items:
             ok[index] = problem
         if good:
-            frames = torch.stack([item[1] for item in good]).to(device)  # (B, T, C, H, W)
-            out = backbone(frames.flatten(0, 1)).float().cpu().unflatten(0, frames.shape[:2])
+            windows = torch.stack([item[1] for item in good]).to(device)  # (B, T, W, C, H, W)
+            out = embed(windows.flatten(0, 1)).float().cpu().unflatten(0, windows.shape[:2])
             for (index, _, t, _), vectors in zip(good, out, strict=True):
                 features[index], times[index] = vectors.numpy(), t.numpy()
         if bar is not None:
             bar.update(len(items))
-    backbone.train(was_training)
+    model.train(was_training)
     return features, times, ok
 
 
+def window_embedder(model: nn.Module, settings: ExtractSettings):
+    """`windows float (B, W, C, H, W) -> (B, D)` for `model` and `settings` (module docstring).
+
+    Raises:
+        ValueError: windows the model cannot take (several frames for a frame backbone, or
+            "context" features of a model without `context_embedding`).
+    """
+    from tempssl.models import input_kind
+
+    if settings.features == "context":
+        if not callable(getattr(model, "context_embedding", None)):
+            raise ValueError(
+                f"features 'context' needs a method with an aggregated context (cpc), got "
+                f"{type(model).__name__}"
+            )
+        blocks = settings.window_frames // settings.block_len
+        return lambda x: model.context_embedding(x.unflatten(1, (blocks, settings.block_len)))
+    if input_kind(model) == "clip":
+        return lambda x: model(x.transpose(1, 2))  # (B, C, W, H, W)
+    if settings.window_frames != 1:
+        raise ValueError(
+            f"a frame backbone embeds single frames, not windows of {settings.window_frames}: "
+            "leave the clip length at 1"
+        )
+    return lambda x: model(x[:, 0])
+
+
 class _UniformFrames(Dataset):
-    """Item i: `(frames float (T, C, H, W), times (T,))` of one video, or None if unreadable."""
+    """Item i: `(windows float (T, W, C, H, W), times (T,))` of one video, or None if unreadable."""
 
     def __init__(self, source: VideoSource, ids: list[int], settings: ExtractSettings, transform):
         self.source, self.ids, self.settings, self.transform = source, ids, settings, transform
@@ -180,13 +280,25 @@ class _UniformFrames(Dataset):
         s = self.settings
         try:
             with open_video(video.path, backend=s.backend, size=s.decode_size) as reader:
-                indices = np.linspace(0, reader.num_frames - 1, s.frames_per_video).round().astype(int)
-                frames = reader.get_frames(indices)
-                times = reader.timestamps[indices] + video.offset  # scene clock (multi-view)
+                indices = uniform_windows(reader.num_frames, s)  # (T, W)
+                frames = reader.get_frames(indices.ravel())  # each distinct frame decoded once
+                middle = indices[:, indices.shape[1] // 2]
+                times = reader.timestamps[middle] + video.offset  # scene clock (multi-view)
         except VideoError as error:
             log.warning("skipping unreadable video: %s", error)
             return i, None, None, str(error.problem)
-        return i, self.transform(frames), torch.from_numpy(times), None
+        windows = self.transform(frames).unflatten(0, indices.shape)  # clip-consistent per video
+        return i, windows, torch.from_numpy(times), None
+
+
+def uniform_windows(num_frames: int, settings: ExtractSettings) -> np.ndarray:
+    """Frame indices `(T, W)` of T windows of W frames at the settings' stride, evenly spaced:
+    the first starts at frame 0, the last ends at the last frame (frames past the end of a short
+    video repeat its last frame)."""
+    span = (settings.window_frames - 1) * settings.window_stride + 1
+    starts = np.linspace(0, max(num_frames - span, 0), settings.frames_per_video).round()
+    offsets = np.arange(settings.window_frames) * settings.window_stride
+    return np.minimum(starts.astype(np.int64)[:, None] + offsets, num_frames - 1)
 
 
 def _save_chunk(path: Path, features, times, ok, ids) -> None:
@@ -284,7 +396,8 @@ def random_init_baseline(folder: str | Path, progress: bool = True) -> Path:
     }
     baseline_info["weights"] = "random init"
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    network = model if settings.features == "context" else model.backbone
     extract_embeddings(
-        model.backbone, source, out, settings, info=baseline_info, device=device, progress=progress
+        network, source, out, settings, info=baseline_info, device=device, progress=progress
     )
     return out

@@ -1,4 +1,5 @@
-"""One TCN training step on a fixed global batch, under `accelerate launch` with N processes.
+"""One training step on a fixed global batch, under `accelerate launch` with N processes: TCN
+(`npairs` or `triplet` loss, gathering embeddings) or CPC (`cpc`, gathering block latents).
 
 Each process takes its contiguous share of the batch; the script writes the mean loss and the
 parameter gradients (averaged over processes by DDP) to the JSON file given as argument.
@@ -19,17 +20,23 @@ from tempssl.models import build_backbone
 def main(out: str) -> None:
     accelerator = Accelerator()
     torch.manual_seed(0)
-    model = build_method("tcn", build_backbone("small_cnn", width=4), loss=sys.argv[2], gather=True)
+    backbone = build_backbone("small_cnn", width=4)
+    if sys.argv[2] == "cpc":
+        model = build_method("cpc", backbone, pred_steps=2, context_dim=8, gather=True)
+        shape, key = (8, 4, 2, 3, 32, 32), "clip"  # 4 blocks of 2 frames
+    else:
+        model = build_method("tcn", backbone, loss=sys.argv[2], gather=True)
+        shape, key = (8, 2, 3, 32, 32), "views"
     # BatchNorm with batch statistics differs per process by design (no SyncBN on CPU); running
     # statistics make the step comparable while every other part (gather, DDP averaging) is real.
     # float64: semi-hard mining compares distances, and near-ties at random init must not flip
     # between a batch of 8 and two batches of 4 (different kernel blocking in float32).
     model.eval().double()
-    views = torch.rand(8, 2, 3, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    data = torch.rand(*shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     model = accelerator.prepare(model)
-    share = len(views) // accelerator.num_processes
-    local = views[accelerator.process_index * share : (accelerator.process_index + 1) * share]
-    loss = model({"views": local.to(accelerator.device)})["loss"]
+    share = len(data) // accelerator.num_processes
+    local = data[accelerator.process_index * share : (accelerator.process_index + 1) * share]
+    loss = model({key: local.to(accelerator.device)})["loss"]
     accelerator.backward(loss)
     mean_loss = accelerator.reduce(loss.detach(), "mean").item()
     grads = {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).with_name("ddp_tcn_step.py")
+SCRIPT = Path(__file__).with_name("ddp_step.py")
 
 
 def _launch(processes: int, loss: str, out: Path) -> dict:
@@ -29,7 +29,7 @@ def _launch(processes: int, loss: str, out: Path) -> dict:
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("loss", ["npairs", "triplet"])
+@pytest.mark.parametrize("loss", ["npairs", "triplet", "cpc"])
 def test_two_processes_match_one(tmp_path, loss):
     one = _launch(1, loss, tmp_path / "one.json")
     two = _launch(2, loss, tmp_path / "two.json")

@@ -146,3 +146,106 @@ def test_workers_give_the_same_embeddings(source, tmp_path):
     )
     np.testing.assert_allclose(one.embeddings, two.embeddings)
     assert torch.is_tensor(torch.from_numpy(two.embeddings))
+
+
+class _FrameCodes(nn.Module):
+    """A clip "backbone" that reads the frame index drawn in each frame of a clip (undoing the
+    transform's normalization): `(B, 3, W, H, W) -> (B, W)`. Windows are checked by their content."""
+
+    input_kind = "clip"
+
+    def forward(self, clips):
+        from tempssl.video.synthetic import read_frame_codes
+
+        mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None, None]
+        std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None, None]
+        pixels = ((clips * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
+        codes = [read_frame_codes(clip.permute(1, 2, 3, 0)) for clip in pixels]  # (W, H, W, C)
+        return torch.tensor(codes, dtype=torch.float32)
+
+
+@pytest.fixture
+def square(tmp_path):
+    """Videos of 20 and 33 frames whose codes survive the centre crop (square frames)."""
+    (tmp_path / "square").mkdir()
+    for i, n in enumerate((20, 33)):
+        write_coded_video(tmp_path / "square" / f"v{i}.mp4", n, height=64, width=64, seed=i)
+    return unlabeled_folder(tmp_path / "square", progress=False)
+
+
+def test_uniform_windows_by_hand():
+    from tempssl.eval.extract import uniform_windows
+
+    # 3 windows of 4 frames at stride 2 (span 7) in 20 frames: starts 0, 6.5 -> 6 (half to even), 13
+    windows = uniform_windows(20, _settings(frames_per_video=3, window_frames=4, window_stride=2))
+    np.testing.assert_array_equal(windows, [[0, 2, 4, 6], [6, 8, 10, 12], [13, 15, 17, 19]])
+    # a video shorter than a window repeats its last frame; single frames are np.linspace's
+    short = uniform_windows(5, _settings(frames_per_video=2, window_frames=4, window_stride=2))
+    np.testing.assert_array_equal(short, [[0, 2, 4, 4], [0, 2, 4, 4]])
+    frames = uniform_windows(33, _settings(frames_per_video=5))
+    np.testing.assert_array_equal(frames[:, 0], [0, 8, 16, 24, 32])
+
+
+def test_clip_windows_hold_the_frames_asked_for(square, tmp_path):
+    settings = ExtractSettings(
+        size=64, frames_per_video=3, window_frames=4, window_stride=2, save_frames=True
+    )
+    result = extract_embeddings(_FrameCodes(), square, tmp_path / "clips", settings, num_workers=0)
+    # v1 has 33 frames: starts 0, 13, 26; each clip's "features" are its frames' indices
+    np.testing.assert_array_equal(
+        result.frame_embeddings[1], [[0, 2, 4, 6], [13, 15, 17, 19], [26, 28, 30, 32]]
+    )
+    np.testing.assert_allclose(result.frame_times[1], np.array([4, 17, 30]) / 25)  # middle frames
+
+
+def test_context_windows_are_blocks_of_the_sequence(square, tmp_path):
+    class _Context(nn.Module):
+        """Stands in for a CPC method: the context is the first frame index of every block."""
+
+        codes = _FrameCodes()
+
+        def context_embedding(self, clip):  # (B, N, L, C, H, W)
+            first_frames = clip[:, :, 0].transpose(1, 2)  # (B, C, N, H, W)
+            return self.codes(first_frames)
+
+    settings = ExtractSettings(
+        size=64, frames_per_video=2, window_frames=6, window_stride=1, block_len=2,
+        features="context", save_frames=True,
+    )  # fmt: skip
+    result = extract_embeddings(_Context(), square, tmp_path / "ctx", settings, num_workers=0)
+    # v0 has 20 frames: sequences start at 0 and 14; blocks of 2 frames start every 2 frames
+    np.testing.assert_array_equal(result.frame_embeddings[0], [[0, 2, 4], [14, 16, 18]])
+
+
+def test_windows_a_model_cannot_take_are_refused():
+    from tempssl.eval.extract import window_embedder
+
+    with pytest.raises(ValueError, match="a frame backbone embeds single frames"):
+        window_embedder(_MeanColour(), _settings(window_frames=4))
+    with pytest.raises(ValueError, match=r"needs a method with an aggregated context \(cpc\)"):
+        window_embedder(_MeanColour(), _settings(features="context"))
+    with pytest.raises(ValueError, match="multiple of block_len"):
+        _settings(window_frames=5, block_len=2, features="context")
+
+
+def test_default_windows_follow_the_training_sampler():
+    from tempssl.config import load_config
+    from tempssl.eval.extract import default_windows
+    from tempssl.models import build_backbone
+    from tempssl.schema import TrainConfig
+
+    root = __import__("pathlib").Path(__file__).parents[2] / "configs"
+    cpc = load_config(TrainConfig, root / "cpc.yaml")  # 5 blocks of 4 frames at stride 2
+    clip_backbone, frame_backbone = build_backbone("small_3dcnn", width=4), build_backbone("small_cnn")
+    assert default_windows(cpc, "backbone", clip_backbone) == {
+        "window_frames": 4, "window_stride": 2, "block_len": 1,
+    }  # fmt: skip
+    assert default_windows(cpc, "context", clip_backbone) == {
+        "window_frames": 20, "window_stride": 2, "block_len": 4,
+    }  # fmt: skip
+    assert default_windows(cpc, "backbone", frame_backbone)["window_frames"] == 1
+    tcn = load_config(TrainConfig, root / "tcn.yaml")
+    with pytest.raises(ValueError, match="needs a run trained on sequences"):
+        default_windows(tcn, "context", frame_backbone)
+    with pytest.raises(ValueError, match="--clip-len"):
+        default_windows(tcn, "backbone", clip_backbone)
