@@ -15,6 +15,8 @@ import torch
 import torchvision
 from safetensors.torch import load_file
 
+from tempssl.eval.store import load_embeddings
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -61,3 +63,43 @@ def test_extract_evaluate_export(tmp_path):
     model.load_state_dict(load_file(str(exported)), strict=True)
     model.fc = torch.nn.Identity()
     assert model(torch.rand(1, 3, 64, 64)).shape == (1, 512)
+
+
+def _train_briefly(config: str, tmp_path: Path, *overrides: str) -> Path:
+    name = Path(config).stem
+    _run(
+        "-m", "accelerate.commands.launch", str(ROOT / "tools" / "train.py"),
+        str(ROOT / "configs" / config), "trainer.max_steps=2", "eval.enabled=false",
+        f"trainer.output_dir={tmp_path / 'runs'}", "trainer.progress=false", *overrides, cwd=tmp_path,
+    )  # fmt: skip
+    (run,) = (tmp_path / "runs" / name).iterdir()
+    return run
+
+
+@pytest.mark.slow
+def test_order_protocol_of_a_shuffle_and_learn_run(tmp_path):
+    run = _train_briefly("shuffle_learn.yaml", tmp_path)
+    out = tmp_path / "order.json"
+    _run(str(ROOT / "tools" / "evaluate.py"), "order", "--checkpoint", str(run), "--videos", "toy:val",
+         "--tuples-per-video", "2", "--baseline", "random", "--quiet", "--out", str(out),
+         cwd=tmp_path)  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["results"]["tuples"] == result["baseline"]["results"]["tuples"] == 2 * 80
+
+
+@pytest.mark.slow
+def test_cpc_context_and_clip_extraction(tmp_path):
+    run = _train_briefly("cpc.yaml", tmp_path)
+    tools, common = ROOT / "tools", ["--checkpoint", str(run), "--frames", "2", "--quiet"]
+    for features, dims in (("context", 256), ("backbone", 128)):  # GRU width; small_3dcnn width 16 x 8
+        for split in ("train", "val"):
+            _run(str(tools / "extract.py"), *common, "--videos", f"toy:{split}", "--label-column",
+                 "action", "--features", features, "--out", str(tmp_path / f"{features}_{split}"),
+                 cwd=tmp_path)  # fmt: skip
+        train, val = tmp_path / f"{features}_train", tmp_path / f"{features}_val"
+        out = tmp_path / f"knn_{features}.json"
+        _run(str(tools / "evaluate.py"), "knn", "--train", str(train), "--test", str(val),
+             "--out", str(out), cwd=tmp_path)  # fmt: skip
+        assert json.loads(out.read_text())["inputs"]["test_videos"] == 80
+        assert json.loads((val / "embeddings.json").read_text())["settings"]["features"] == features
+        assert load_embeddings(val).embeddings.shape == (80, dims)

@@ -222,24 +222,31 @@ def load_method(
 
 
 def guess_backbone(state: Mapping[str, torch.Tensor], prefix: str = "backbone.") -> str | None:
-    """The registered backbone whose parameter names match `state[prefix*]` (default arguments), if any.
+    """The registered backbone whose parameters match `state[prefix*]`, if any: names and shapes
+    at its default arguments, else names and tensor ranks (e.g. a ViT at another image size).
 
     Backbones are built on the meta device, so this allocates nothing.
     """
     from tempssl.models import BACKBONES, build_backbone
 
-    keys = {key.removeprefix(prefix) for key in state if key.startswith(prefix)}
-    if not keys:
+    shapes = {k.removeprefix(prefix): tuple(v.shape) for k, v in state.items() if k.startswith(prefix)}
+    if not shapes:
         return None
+    same_names = []
     for name in BACKBONES.names():
         try:
             with torch.device("meta"):
                 reference = build_backbone(name)
         except Exception:  # a backbone that needs arguments cannot be guessed
             continue
-        if set(reference.state_dict()) == keys:
+        reference_shapes = {key: tuple(v.shape) for key, v in reference.state_dict().items()}
+        if reference_shapes == shapes:
             return name
-    return None
+        # same names and tensor ranks (conv2d vs conv3d weights): the same family, other sizes
+        if {k: len(v) for k, v in reference_shapes.items()} == {k: len(v) for k, v in shapes.items()}:
+            same_shapes = sum(reference_shapes[k] == shapes[k] for k in shapes)
+            same_names.append((same_shapes, name))
+    return max(same_names)[1] if same_names else None  # the one with most tensors of equal shape
 
 
 def _mismatch(

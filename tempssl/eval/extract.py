@@ -50,7 +50,7 @@ class ExtractSettings:
         pooling: "mean" / "max" over the T windows -> `(D,)`; "concat" -> `(T*D,)` in time order;
             "none" -> the first window's vector as `embeddings` and all in `frame_embeddings`.
         save_frames: also store every window's vector and time (`frame_embeddings`, `frame_times`;
-            a window's time is its middle frame's).
+            a window's time is its middle frame's, a context's its last frame's).
         size: frames are resized (short side) and centre-cropped to `size` x `size`.
         decode_size: resize at decode time (short side; None = native), for speed on big videos.
         window_frames: W frames per window (1 for frame backbones).
@@ -282,8 +282,9 @@ class _UniformFrames(Dataset):
             with open_video(video.path, backend=s.backend, size=s.decode_size) as reader:
                 indices = uniform_windows(reader.num_frames, s)  # (T, W)
                 frames = reader.get_frames(indices.ravel())  # each distinct frame decoded once
-                middle = indices[:, indices.shape[1] // 2]
-                times = reader.timestamps[middle] + video.offset  # scene clock (multi-view)
+                # a clip's time is its middle frame's; a context summarizes up to its last frame
+                at = indices[:, -1] if s.features == "context" else indices[:, indices.shape[1] // 2]
+                times = reader.timestamps[at] + video.offset  # scene clock (multi-view)
         except VideoError as error:
             log.warning("skipping unreadable video: %s", error)
             return i, None, None, str(error.problem)

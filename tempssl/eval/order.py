@@ -1,8 +1,8 @@
 """Order verification on held-out videos: how often an order method's head tells an ordered frame
 tuple from a shuffled one (shuffle-and-learn, Misra et al. 2016).
 
-Tuples are drawn by `tempssl.data.sampling.TupleSampler` with the run's window and gap, but with
-as many ordered as shuffled tuples (`positive_fraction=0.5`; training uses the paper's 1:3), uniform
+Tuples are drawn by `tempssl.data.sampling.TupleSampler` with the run's window and gap, but each is
+ordered with probability 1/2 (`positive_fraction=0.5`; training uses the paper's 1:3), uniform
 windows (no motion weighting) and a fixed seed, so that chance is 0.5 and two checkpoints are
 scored on the very same tuples. Frames get the evaluation transform (resize + centre crop) with
 the run's normalization.

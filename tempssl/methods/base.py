@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tempssl.models import input_kind
 from tempssl.registry import Registry
 
 METHODS: Registry = Registry("method")
@@ -23,18 +24,27 @@ class Method(nn.Module):
     """
 
     sampler_kind: str = ""
+    # the backbones it can train: "frame" `(B, C, H, W)` and/or "clip" `(B, C, T, H, W)` ones
+    backbone_kinds: tuple[str, ...] = ("frame",)
 
     def __init__(self, backbone: nn.Module):
         super().__init__()
+        kind = input_kind(backbone)
+        if kind not in self.backbone_kinds:
+            raise ValueError(
+                f"{type(self).__name__} trains {' or '.join(self.backbone_kinds)} backbones, got a "
+                f"{kind} backbone ({type(backbone).__name__}): choose another model.backbone"
+            )
         self.backbone = backbone
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     @torch.no_grad()
-    def embed(self, frames: torch.Tensor) -> torch.Tensor:
-        """Representation of frames `(B, C, H, W) -> (B, D)`: the backbone's features."""
-        return self.backbone(frames)
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's features `(B, D)` of frames `(B, C, H, W)` (frame backbones) or clips
+        `(B, C, T, H, W)` (clip backbones)."""
+        return self.backbone(x)
 
     def on_step_end(self) -> None:
         """Called after each optimizer step (momentum encoders update here)."""

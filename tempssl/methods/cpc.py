@@ -1,5 +1,6 @@
 """Contrastive Predictive Coding over frame sequences (van den Oord et al., 2018, "Representation
-Learning with Contrastive Predictive Coding"; on video as Dense Predictive Coding, Han et al. 2019).
+Learning with Contrastive Predictive Coding"), on blocks of video frames as in Dense Predictive
+Coding (Han et al. 2019).
 
 A sequence of N blocks of L frames (`tempssl.data.sampling.SequenceSampler`) is encoded block by
 block, `z_t = g_enc(block_t)`, and summarized by an autoregressive GRU, `c_t = g_ar(z_<=t)`. From
@@ -7,7 +8,11 @@ every context `c_t` the method predicts the next K blocks with one linear map pe
 `z_hat_{t+k} = W_k c_t`, and scores each prediction against every block of the (global) batch with
 the log-bilinear score `z_j . z_hat` (paper Eq. 3). The InfoNCE loss (Eq. 4) picks the true block
 among them: the other blocks of the same sequence (other times) and of other sequences are the
-negatives, as in DPC.
+negatives, as in DPC. The loss is the mean over all (sequence, t, k) predictions.
+
+This is CPC's predictor on pooled block vectors, not DPC's: DPC predicts only the last blocks from
+the context after the first ones, feeding each prediction back into a convolutional GRU over
+spatial feature maps (so its negatives include other spatial positions) with a 2-layer head.
 
 Blocks are encoded by the backbone: a clip backbone (`input_kind == "clip"`, e.g. a 3D ResNet as in
 DPC) takes the block `(C, L, H, W)` whole; a frame backbone embeds its L frames and averages them
@@ -33,12 +38,13 @@ class CPC(Method):
     Args:
         backbone: a frame backbone `(B, C, H, W) -> (B, D)` or a clip backbone
             `(B, C, L, H, W) -> (B, D)`, with an `out_dim` attribute.
-        pred_steps: K, blocks predicted ahead of each context. Default 3 (DPC: the last 3 of 8).
+        pred_steps: K, blocks predicted ahead of each context. Default 3 (DPC predicts 3 blocks).
         context_dim: GRU width (the context `c_t`). Default 256 (CPC's audio model; DPC's too).
         gather: score predictions against the blocks of every process (with gradients).
     """
 
     sampler_kind = "sequences"
+    backbone_kinds = ("frame", "clip")
 
     def __init__(
         self, backbone: nn.Module, pred_steps: int = 3, context_dim: int = 256, gather: bool = True

@@ -12,6 +12,10 @@ position embedding, a method keeps some of them, and `forward_tokens` runs the e
     tokens = vit.embed_patches(images)  # (B, N, D)
     kept = tokens[:, keep]  # e.g. 25% of the N patches
     encoded = vit.forward_tokens(kept)  # (B, 1 + len(keep), D); [:, 0] is the class token
+
+The position embedding is learned (timm's default). MAE and MoCo v3 use fixed 2-D sin-cos position
+embeddings (and MoCo v3 a frozen patch projection): such a method sets them on its ViT, e.g. by
+filling `pos_embed` and turning off its gradient.
 """
 
 from __future__ import annotations
@@ -144,7 +148,7 @@ class VisionTransformer(nn.Module):
         self.out_dim = embed_dim
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.num_patches, embed_dim))
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # rising linearly
         self.blocks = nn.Sequential(*[Block(embed_dim, num_heads, mlp_ratio, rate) for rate in rates])
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self._init_weights()
@@ -153,6 +157,8 @@ class VisionTransformer(nn.Module):
         """timm's and MAE's initialization: truncated normal (std 0.02) class token and position
         embedding; xavier-uniform projections (the patch projection as a flat linear map, as in
         MAE); zero biases; LayerNorm weight 1, bias 0."""
+        if self.pos_embed.is_meta:  # built on the meta device (shape checks): nothing to fill
+            return
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         proj = self.patch_embed.proj
