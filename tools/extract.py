@@ -15,7 +15,6 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
 from accelerate import Accelerator
 
 from tempssl.data.sources import LAYOUTS, load_source
@@ -77,10 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         method, cfg, checkpoint = load_method(args.checkpoint)
         if args.random_init:
-            from tempssl.engine.build import build_model
+            from tempssl.engine.build import initial_model
 
-            torch.manual_seed(cfg.trainer.seed)
-            method = build_model(cfg)
+            method = initial_model(cfg)
         source = load_source(args.videos, args.layout, args.label_column, progress=not args.quiet)
         windows = _windows_of(args, cfg, method.backbone)
         settings = ExtractSettings(

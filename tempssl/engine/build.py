@@ -77,6 +77,15 @@ def build_model(cfg: TrainConfig) -> Method:
     return construct("method.args", METHODS.get(cfg.method.name), cfg.method.args, backbone)
 
 
+def initial_model(cfg: TrainConfig) -> Method:
+    """The network a run of `cfg` starts from: `build_model` right after seeding torch with
+    `trainer.seed`, as the trainer does (the random-init baseline of the evaluations)."""
+    import torch
+
+    torch.manual_seed(cfg.trainer.seed)
+    return build_model(cfg)
+
+
 def construct(key: str, factory, args: dict, *positional, signature_of=None, **fixed):
     """`factory(*positional, **fixed, **args)`; a bad entry of `args` is a ConfigError naming `key`.
 

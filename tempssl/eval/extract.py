@@ -373,7 +373,7 @@ def random_init_baseline(folder: str | Path, progress: bool = True) -> Path:
     run's seed (no trained weights), and extracts into `<folder>/random_init/` (reused when done).
     """
     from tempssl.data.sources import load_source
-    from tempssl.engine.build import build_model
+    from tempssl.engine.build import initial_model
     from tempssl.eval.checkpoints import load_method
 
     done = load_embeddings(folder)
@@ -385,8 +385,7 @@ def random_init_baseline(folder: str | Path, progress: bool = True) -> Path:
             "cannot be rebuilt; extract one with `tools/extract.py --random-init` and pass its folder"
         )
     _, cfg, _ = load_method(info["checkpoint"])
-    torch.manual_seed(cfg.trainer.seed)
-    model = build_model(cfg)
+    model = initial_model(cfg)
     source = load_source(
         info["videos"], info.get("layout", "auto"), info.get("label_column", "label"), progress=False
     )

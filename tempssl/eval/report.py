@@ -271,7 +271,7 @@ def order_command(
     import torch
 
     from tempssl.data.sources import load_source
-    from tempssl.engine.build import build_model
+    from tempssl.engine.build import initial_model
     from tempssl.eval.checkpoints import find_config, load_method
     from tempssl.eval.order import order_accuracy, order_tuples
 
@@ -299,8 +299,7 @@ def order_command(
     }
     if baseline is not None:
         if str(baseline) == "random":
-            torch.manual_seed(cfg.trainer.seed)
-            other, name = build_model(cfg), "random init"
+            other, name = initial_model(cfg), "random init"
         else:
             other, _, other_path = load_method(baseline, device=device)
             name = str(other_path)
