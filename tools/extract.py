@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
             method = initial_model(cfg)
         source = load_source(args.videos, args.layout, args.label_column, progress=not args.quiet)
-        windows = _windows_of(args, cfg, method.backbone)
+        windows = default_windows(cfg, args.features, method.backbone, args.clip_len, args.clip_stride)
         settings = ExtractSettings(
             frames_per_video=args.frames,
             pooling=args.pooling,
@@ -126,27 +126,6 @@ def main(argv: list[str] | None = None) -> int:
         + (f"; {skipped} unreadable videos skipped (listed in embeddings.json)" if skipped else "")
     )
     return 0
-
-
-def _windows_of(args: argparse.Namespace, cfg, backbone) -> dict:
-    """The run's windows (`default_windows`), with --clip-len / --clip-stride applied."""
-    given = args.clip_len is not None or args.clip_stride is not None
-    if args.features == "context" and given:
-        raise ValueError(
-            "--clip-len/--clip-stride choose clips for clip backbones; --features context embeds "
-            "the run's own sequences (sampler.args num_blocks, block_len, stride)"
-        )
-    try:
-        windows = default_windows(cfg, args.features, backbone)
-    except ValueError:
-        if args.clip_len is None:
-            raise
-        windows = {"window_frames": 1, "window_stride": 1, "block_len": 1}
-    if args.clip_len is not None:
-        windows["window_frames"] = args.clip_len
-    if args.clip_stride is not None:
-        windows["window_stride"] = args.clip_stride
-    return windows
 
 
 def _windows(settings: ExtractSettings) -> str:

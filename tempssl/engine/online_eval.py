@@ -13,7 +13,7 @@ from torch import nn
 
 from tempssl.config import ConfigError
 from tempssl.data import sources
-from tempssl.eval.extract import ExtractSettings, default_windows, embed_frames
+from tempssl.eval.extract import ExtractSettings, default_windows, embed_windows
 from tempssl.eval.knn import knn_accuracy
 from tempssl.schema import TrainConfig
 
@@ -87,7 +87,7 @@ class OnlineKNN:
         )
         segmented, kept = [], []
         for source in (self.bank[0], self.query[0]):
-            features, _, _ = embed_frames(
+            features, _, _ = embed_windows(
                 backbone, source, list(range(len(source))), settings, device=self.device
             )
             ids = sorted(features)  # decoded videos only

@@ -85,36 +85,58 @@ class ExtractSettings:
             )
 
 
-def default_windows(cfg, features: str, backbone: nn.Module) -> dict:
+def default_windows(
+    cfg,
+    features: str,
+    backbone: nn.Module,
+    clip_len: int | None = None,
+    clip_stride: int | None = None,
+) -> dict:
     """The windows a run's network embeds, from its training sampler: ExtractSettings fields.
 
     Frame backbones embed single frames. A clip backbone embeds the clips (`clips` sampler:
     `num_frames` at `stride`) or blocks (`sequences` sampler: `block_len` at `stride`) it trained
-    on; "context" embeds the whole training sequence (`num_blocks` blocks of `block_len`).
+    on, unless `clip_len` / `clip_stride` say otherwise; "context" embeds the whole training
+    sequence (`num_blocks` blocks of `block_len`).
 
     Raises:
-        ValueError: the run's sampler does not say which clips (give the window explicitly).
+        ValueError: the run's sampler does not say which clips and `clip_len` is not given, or
+            `clip_len` / `clip_stride` with "context" (a context is the run's own sequence).
     """
     from tempssl.data.sampling import SAMPLERS
     from tempssl.models import input_kind
 
     name = cfg.sampler.name
     args = {**_defaults(SAMPLERS[name]), **cfg.sampler.args}
+    given = clip_len is not None or clip_stride is not None
     if features == "context":
+        if given:
+            raise ValueError(
+                "--clip-len/--clip-stride choose clips for clip backbones; --features context "
+                "embeds the run's own sequences (sampler.args num_blocks, block_len, stride)"
+            )
         if name != "sequences":
             raise ValueError(f"features 'context' needs a run trained on sequences, not {name!r}")
         length = args["num_blocks"] * args["block_len"]
         return {"window_frames": length, "window_stride": args["stride"], "block_len": args["block_len"]}
     if input_kind(backbone) != "clip":
-        return {"window_frames": 1, "window_stride": 1, "block_len": 1}
-    if name == "sequences":
-        return {"window_frames": args["block_len"], "window_stride": args["stride"], "block_len": 1}
-    if name == "clips":
-        return {"window_frames": args["num_frames"], "window_stride": args["stride"], "block_len": 1}
-    raise ValueError(
-        f"a clip backbone trained with the {name!r} sampler: give the clip length and stride "
-        "(tools/extract.py --clip-len L --clip-stride S)"
-    )
+        trained = (1, 1)  # frames per window, stride
+    elif name == "sequences":
+        trained = (args["block_len"], args["stride"])
+    elif name == "clips":
+        trained = (args["num_frames"], args["stride"])
+    elif clip_len is not None:  # the run's sampler says nothing of clips: only what is given
+        trained = (1, 1)
+    else:
+        raise ValueError(
+            f"a clip backbone trained with the {name!r} sampler: give the clip length and stride "
+            "(tools/extract.py --clip-len L --clip-stride S)"
+        )
+    return {
+        "window_frames": trained[0] if clip_len is None else clip_len,
+        "window_stride": trained[1] if clip_stride is None else clip_stride,
+        "block_len": 1,
+    }
 
 
 def _defaults(cls) -> dict:
@@ -176,7 +198,7 @@ def extract_embeddings(
         if chunk_file.is_file():
             bar.update(len(videos))
             continue
-        features, times, ok = embed_frames(
+        features, times, ok = embed_windows(
             model, source, list(videos), settings, batch_size, num_workers, device, bar
         )
         _save_chunk(chunk_file, features, times, ok, list(videos))
@@ -197,7 +219,7 @@ def _barrier(accelerator) -> None:
 
 
 @torch.no_grad()
-def embed_frames(
+def embed_windows(
     model: nn.Module,
     source: VideoSource,
     ids: list[int],
@@ -215,11 +237,11 @@ def embed_frames(
     seconds, and None for a decoded video or the problem of an unreadable one (left out of the
     first two).
     """
-    embed = window_embedder(model, settings)
     from tempssl.data.transforms import build_transform
 
+    embed = window_embedder(model, settings)
     transform = build_transform("clip_eval", size=settings.size)
-    dataset = _UniformFrames(source, ids, settings, transform)
+    dataset = _UniformWindows(source, ids, settings, transform)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=list)
     was_training = model.training
     model = model.to(device).eval()
@@ -266,7 +288,7 @@ def window_embedder(model: nn.Module, settings: ExtractSettings):
     return lambda x: model(x[:, 0])
 
 
-class _UniformFrames(Dataset):
+class _UniformWindows(Dataset):
     """Item i: `(windows float (T, W, C, H, W), times (T,))` of one video, or None if unreadable."""
 
     def __init__(self, source: VideoSource, ids: list[int], settings: ExtractSettings, transform):

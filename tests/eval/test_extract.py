@@ -249,3 +249,12 @@ def test_default_windows_follow_the_training_sampler():
         default_windows(tcn, "context", frame_backbone)
     with pytest.raises(ValueError, match="--clip-len"):
         default_windows(tcn, "backbone", clip_backbone)
+    # given clip lengths and strides replace the run's, even where the run's sampler has none
+    assert default_windows(cpc, "backbone", clip_backbone, clip_len=8) == {
+        "window_frames": 8, "window_stride": 2, "block_len": 1,
+    }  # fmt: skip
+    assert default_windows(tcn, "backbone", clip_backbone, clip_len=16, clip_stride=4) == {
+        "window_frames": 16, "window_stride": 4, "block_len": 1,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="embeds the run's own sequences"):
+        default_windows(cpc, "context", clip_backbone, clip_len=8)
