@@ -67,6 +67,13 @@ class TransformConfig:
     size: int = 64
     args: dict[str, Any] = field(default_factory=dict)
 
+    def normalization(self) -> dict[str, Any]:
+        """`{"mean", "std"}` the run normalizes its inputs with: `args`' own, else the transforms'
+        default (ImageNet's); both None when it only scales to [0, 1]. Evaluation uses the same."""
+        from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+        return {"mean": self.args.get("mean", IMAGENET_MEAN), "std": self.args.get("std", IMAGENET_STD)}
+
 
 @dataclass
 class ModelConfig:

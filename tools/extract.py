@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             pooling=args.pooling,
             save_frames=args.save_frames,
             size=args.size or cfg.transforms.size,
+            **cfg.transforms.normalization(),
             decode_size=args.decode_size,
             features=args.features,
             **windows,

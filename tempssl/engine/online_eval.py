@@ -81,6 +81,7 @@ class OnlineKNN:
         settings = ExtractSettings(
             frames_per_video=e.frames_per_video,
             size=self.cfg.transforms.size,
+            **self.cfg.transforms.normalization(),
             decode_size=self.cfg.data.decode_size,
             backend=self.cfg.data.backend,
             **default_windows(self.cfg, "backbone", backbone),  # clips for clip backbones

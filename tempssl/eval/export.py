@@ -39,6 +39,7 @@ import torchvision
 from torch import nn
 
 from tempssl.atomic import atomic_path
+from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from tempssl.eval.checkpoints import checkpoint_state, find_config, load_method
 from tempssl.models import build_backbone, input_kind
 from tempssl.models.vit import VisionTransformer
@@ -401,15 +402,13 @@ def model_card(
     optim += (
         f", weight decay {o.weight_decay:g}, {o.schedule} schedule, warmup {o.warmup_epochs:g} epochs"
     )
-    targs = cfg.transforms.args
-    if "mean" not in targs and "std" not in targs:
-        normalization = (
-            "normalized with the ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)"
-        )
-    elif targs.get("mean") is None:
+    norm = cfg.transforms.normalization()
+    if norm["mean"] is None:
         normalization = "not normalized further"
+    elif (tuple(norm["mean"]), tuple(norm["std"])) == (IMAGENET_MEAN, IMAGENET_STD):
+        normalization = f"normalized with the ImageNet mean {IMAGENET_MEAN} and std {IMAGENET_STD}"
     else:
-        normalization = f"normalized with mean {targs.get('mean')} and std {targs.get('std')}"
+        normalization = f"normalized with mean {tuple(norm['mean'])} and std {tuple(norm['std'])}"
     if result.format == "safetensors":
         loader, load = "safetensors.torch", f'safetensors.torch.load_file("{result.path.name}")'
     else:

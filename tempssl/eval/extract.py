@@ -22,6 +22,7 @@ import inspect
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from tempssl.data.sources import VideoSource
+from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from tempssl.eval.store import Embeddings, load_embeddings, save_embeddings
 from tempssl.video import VideoError, open_video
 
@@ -52,6 +54,8 @@ class ExtractSettings:
         save_frames: also store every window's vector and time (`frame_embeddings`, `frame_times`;
             a window's time is its middle frame's, a context's its last frame's).
         size: frames are resized (short side) and centre-cropped to `size` x `size`.
+        mean, std: the normalization after scaling to [0, 1], the run's
+            (`TransformConfig.normalization`); both None: none.
         decode_size: resize at decode time (short side; None = native), for speed on big videos.
         window_frames: W frames per window (1 for frame backbones).
         window_stride: frame step inside a window.
@@ -63,6 +67,8 @@ class ExtractSettings:
     pooling: str = "mean"
     save_frames: bool = False
     size: int = 64
+    mean: Sequence[float] | None = IMAGENET_MEAN
+    std: Sequence[float] | None = IMAGENET_STD
     decode_size: int | None = None
     backend: str = "auto"
     window_frames: int = 1
@@ -240,7 +246,7 @@ def embed_windows(
     from tempssl.data.transforms import build_transform
 
     embed = window_embedder(model, settings)
-    transform = build_transform("clip_eval", size=settings.size)
+    transform = build_transform("clip_eval", size=settings.size, mean=settings.mean, std=settings.std)
     dataset = _UniformWindows(source, ids, settings, transform)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=list)
     was_training = model.training

@@ -59,7 +59,9 @@ def order_tuples(
     return PlanDataset(
         source,
         sampler,
-        transform=build_transform("clip_eval", size=cfg.transforms.size, **_normalization(cfg)),
+        transform=build_transform(
+            "clip_eval", size=cfg.transforms.size, **cfg.transforms.normalization()
+        ),
         backend=cfg.data.backend,
         decode_size=cfg.data.decode_size,
         seed=seed,
@@ -128,8 +130,3 @@ def accuracy_by_class(predicted: np.ndarray, label: np.ndarray) -> dict:
         "ordered": int((label == 1).sum()),
         "shuffled": int((label == 0).sum()),
     }
-
-
-def _normalization(cfg: TrainConfig) -> dict:
-    """The run's input normalization (`mean`, `std` of its transform), when it set one."""
-    return {k: v for k, v in cfg.transforms.args.items() if k in ("mean", "std")}

@@ -258,3 +258,19 @@ def test_default_windows_follow_the_training_sampler():
     }  # fmt: skip
     with pytest.raises(ValueError, match="embeds the run's own sequences"):
         default_windows(cpc, "context", clip_backbone, clip_len=8)
+
+
+def test_frames_are_normalized_as_the_run_was(source, tmp_path):
+    """Channel means are linear: ImageNet-normalized embeddings = (raw [0, 1] ones - mean) / std."""
+    from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from tempssl.schema import TransformConfig
+
+    raw_settings = _settings(**TransformConfig(args={"mean": None, "std": None}).normalization())
+    raw = extract_embeddings(_MeanColour(), source, tmp_path / "raw", raw_settings, num_workers=0)
+    normalized = extract_embeddings(
+        _MeanColour(), source, tmp_path / "imagenet", _settings(), num_workers=0
+    )
+    assert TransformConfig().normalization() == {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    assert raw.embeddings.min() >= 0 and raw.embeddings.max() <= 1
+    expected = (raw.embeddings - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    np.testing.assert_allclose(normalized.embeddings, expected, rtol=1e-4, atol=1e-5)
