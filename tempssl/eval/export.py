@@ -41,7 +41,7 @@ from torch import nn
 from tempssl.atomic import atomic_path
 from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from tempssl.eval.checkpoints import checkpoint_state, find_config, load_method
-from tempssl.models import build_backbone, input_kind
+from tempssl.models import build_backbone, input_kind, without_classifier
 from tempssl.models.vit import VisionTransformer
 from tempssl.schema import TrainConfig
 
@@ -146,16 +146,11 @@ def _torchvision_resnet(arch: str, package: ModuleType = torchvision.models) -> 
             target=f"{package.__name__}.{arch}()",
             modules=["torchvision"],
             build=lambda: getattr(package, arch)(weights=None),
-            features=_without_classifier,
+            features=lambda model: without_classifier(model, input_kind(backbone)),
             notes=notes,
         )
 
     return export
-
-
-def _without_classifier(model: nn.Module) -> nn.Module:
-    model.fc = nn.Identity()
-    return model
 
 
 EXPORTERS.update({arch: _torchvision_resnet(arch) for arch in ("resnet18", "resnet50")})

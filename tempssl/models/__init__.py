@@ -10,7 +10,14 @@ Every backbone has `out_dim` (D); `input_kind(backbone)` says whether it takes f
 """
 
 from tempssl.models import video, vit  # noqa: F401  (register "vit_*", "r3d_18", ...)
-from tempssl.models.backbones import BACKBONES, build_backbone, input_kind
+from tempssl.models.backbones import BACKBONES, build_backbone, input_kind, without_classifier
 from tempssl.models.heads import EmbeddingHead, MLPHead
 
-__all__ = ["BACKBONES", "EmbeddingHead", "MLPHead", "build_backbone", "input_kind"]
+__all__ = [
+    "BACKBONES",
+    "EmbeddingHead",
+    "MLPHead",
+    "build_backbone",
+    "input_kind",
+    "without_classifier",
+]

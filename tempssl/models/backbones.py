@@ -34,24 +34,31 @@ def input_kind(backbone: nn.Module) -> str:
     return getattr(backbone, "input_kind", "frame")
 
 
-def _torchvision_resnet(arch: str, out_dim: int, zero_init_residual: bool) -> nn.Module:
-    model = getattr(torchvision.models, arch)(weights=None, zero_init_residual=zero_init_residual)
+def without_classifier(model: nn.Module, input_kind: str) -> nn.Module:
+    """A torchvision classifier as a backbone: its `fc` replaced by the identity (so its weights
+    still load into the torchvision constructor once `fc` is added back), with `out_dim` (the
+    features `fc` took) and `input_kind` ("frame" or "clip") set."""
+    model.out_dim = model.fc.in_features
     model.fc = nn.Identity()
-    model.out_dim = out_dim
-    model.input_kind = "frame"
+    model.input_kind = input_kind
     return model
+
+
+def _torchvision_resnet(arch: str, zero_init_residual: bool) -> nn.Module:
+    model = getattr(torchvision.models, arch)(weights=None, zero_init_residual=zero_init_residual)
+    return without_classifier(model, "frame")
 
 
 @BACKBONES.register("resnet18")
 def resnet18(zero_init_residual: bool = True) -> nn.Module:
     """torchvision ResNet-18 without its classifier: `(B, 3, H, W) -> (B, 512)`."""
-    return _torchvision_resnet("resnet18", 512, zero_init_residual)
+    return _torchvision_resnet("resnet18", zero_init_residual)
 
 
 @BACKBONES.register("resnet50")
 def resnet50(zero_init_residual: bool = True) -> nn.Module:
     """torchvision ResNet-50 without its classifier: `(B, 3, H, W) -> (B, 2048)`."""
-    return _torchvision_resnet("resnet50", 2048, zero_init_residual)
+    return _torchvision_resnet("resnet50", zero_init_residual)
 
 
 class SmallCNN(nn.Module):

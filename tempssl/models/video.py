@@ -14,15 +14,11 @@ import torch
 import torchvision
 from torch import nn
 
-from tempssl.models.backbones import BACKBONES
+from tempssl.models.backbones import BACKBONES, without_classifier
 
 
 def _torchvision_video_resnet(arch: str) -> nn.Module:
-    model = getattr(torchvision.models.video, arch)(weights=None)
-    model.fc = nn.Identity()
-    model.out_dim = 512
-    model.input_kind = "clip"
-    return model
+    return without_classifier(getattr(torchvision.models.video, arch)(weights=None), "clip")
 
 
 @BACKBONES.register("r3d_18")
