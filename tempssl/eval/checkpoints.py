@@ -4,7 +4,7 @@ A training run (see `tempssl.engine.trainer`) is laid out as
 
     runs/<name>/<time>/config.yaml                    the resolved config
     runs/<name>/<time>/checkpoints/latest             text file: the newest step folder's name
-    runs/<name>/<time>/checkpoints/step_XXXXXXXX/     Accelerate state of one step:
+    runs/<name>/<time>/checkpoints/step_00000600/     Accelerate state at global step 600:
         model.safetensors                             state dict of the Method (`backbone.*`, `head.*`)
         trainer_state.json                            loop position (epoch, step_in_epoch, global_step)
 
