@@ -50,14 +50,18 @@ def load_checkpoint(accelerator: Accelerator, checkpoint: Path) -> dict:
     return json.loads((checkpoint / STATE_FILE).read_text())
 
 
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The step folder that the `latest` file of a run folder (`checkpoints/latest`) or of its
+    `checkpoints/` folder names; None when there is no such file."""
+    checkpoints = folder / "checkpoints" if (folder / "checkpoints" / LATEST).is_file() else folder
+    latest = checkpoints / LATEST
+    return checkpoints / latest.read_text().strip() if latest.is_file() else None
+
+
 def find_checkpoint(resume: str, output_dir: Path, run_name: str) -> Path | None:
     """The checkpoint folder that `trainer.resume` names: "auto" = newest of this run name."""
     if resume != "auto":
-        path = Path(resume)
-        if (path / "checkpoints" / LATEST).is_file():  # a run folder
-            path = path / "checkpoints"
-        if (path / LATEST).is_file():  # a checkpoints/ folder
-            path = path / (path / LATEST).read_text().strip()
+        path = latest_checkpoint(Path(resume)) or Path(resume)
         if not (path / STATE_FILE).is_file():
             raise FileNotFoundError(
                 f"trainer.resume={resume}: no checkpoint there (expected a run folder, its "
@@ -66,7 +70,7 @@ def find_checkpoint(resume: str, output_dir: Path, run_name: str) -> Path | None
         return path
     candidates = []
     for latest in (output_dir / run_name).glob(f"*/checkpoints/{LATEST}"):
-        path = latest.parent / latest.read_text().strip()
+        path = latest_checkpoint(latest.parent)
         if (path / STATE_FILE).is_file():
             candidates.append(path)
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from tempssl.config import ConfigError, load_config
-from tempssl.engine.checkpoint import CONFIG_FILE, LATEST, STATE_FILE  # the trainer's layout
+from tempssl.engine.checkpoint import CONFIG_FILE, LATEST, STATE_FILE, latest_checkpoint
 from tempssl.methods import Method
 from tempssl.schema import TrainConfig
 
@@ -281,13 +281,12 @@ def _weights_in(folder: Path) -> Path | None:
 
 def _newest_in(checkpoints: Path) -> Path | None:
     """The step folder that `checkpoints/latest` names, else the highest complete `step_*` folder."""
-    latest = checkpoints / LATEST
-    if latest.is_file():
-        named = checkpoints / latest.read_text().strip()
+    named = latest_checkpoint(checkpoints)
+    if named is not None:
         if _weights_in(named) is None:
             raise CheckpointError(
-                f"checkpoint {checkpoints}: {latest} names {named.name!r}, which is missing or has no "
-                f"{WEIGHT_FILES[0]}"
+                f"checkpoint {checkpoints}: {checkpoints / LATEST} names {named.name!r}, which is "
+                f"missing or has no {WEIGHT_FILES[0]}"
             )
         return named
     steps = [
