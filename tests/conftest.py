@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from video_cases import VIDEO_SPECS
 
-from tempssl.video.synthetic import overstate_avi_frame_count, write_coded_video
+from tempssl.video.synthetic import overstate_avi_frame_count, pack_bframes, write_coded_video
 
 
 @pytest.fixture(scope="session")
@@ -15,7 +15,11 @@ def video_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("videos")
     for name, spec in VIDEO_SPECS.items():
         write_coded_video(root / name, **spec)
-    overstate_avi_frame_count(root / "overreported.avi", 400)
+    for name in ("overreported.avi", "overreported_mpeg4.avi", "overreported_h264.avi"):
+        overstate_avi_frame_count(root / name, 400)
+    unpacked = (root / "packed_bframes.avi").rename(root / "unpacked_source.avi.tmp")
+    pack_bframes(unpacked, root / "packed_bframes.avi")
+    unpacked.unlink()
     return root
 
 

@@ -1,6 +1,7 @@
 """The test videos: every container/codec case the decoding layer must read frame-exactly."""
 
-# name -> (write_coded_video kwargs, frames that really decode)
+# name -> write_coded_video kwargs (num_frames: the frames that really decode); conftest.py then
+# damages or rewrites some of them (see POSTPROCESS).
 VIDEO_SPECS = {
     "h264_bframes.mp4": dict(num_frames=90, b_frames=3, options={"g": "12"}),
     "mpeg4_bframes.avi": dict(num_frames=60, codec="mpeg4", b_frames=2, options={"g": "12"}),
@@ -8,7 +9,24 @@ VIDEO_SPECS = {
     "vp9.webm": dict(num_frames=60, codec="libvpx-vp9", b_frames=None, options={"g": "15"}),
     "vfr.mp4": dict(num_frames=60, frame_durations=[20, 40, 60, 33]),
     "odd_97x65.webm": dict(num_frames=30, codec="libvpx-vp9", b_frames=None, height=65, width=97),
-    "gray.mp4": dict(num_frames=30, pix_fmt="gray"),
+    "gray.mp4": dict(num_frames=30, pix_fmt="gray"),  # x264 here stores yuv420p with flat chroma
+    "gray_ffv1.mkv": dict(num_frames=30, codec="ffv1", pix_fmt="gray", b_frames=None),  # true gray
     "one_frame.mp4": dict(num_frames=1),
     "overreported.avi": dict(num_frames=40, codec="mpeg4", b_frames=2),
+    # without B-frames: AVI files that decord / torchcodec decode themselves (dmlc/decord#373)
+    "overreported_mpeg4.avi": dict(num_frames=40, codec="mpeg4", b_frames=0, options={"g": "10"}),
+    "overreported_h264.avi": dict(num_frames=40, b_frames=0, options={"g": "10"}),
+    # rewritten with DivX-style packed B-frames: FFmpeg's timestamps come out non-monotonic
+    "packed_bframes.avi": dict(num_frames=60, codec="mpeg4", b_frames=1, options={"g": "12"}),
+}
+
+# Backends that hand a file to PyAV (with a warning) instead of decoding it themselves: AVI stores no
+# timestamps, and decord and torchcodec select frames by timestamps. decord 0.6 reports garbage
+# timestamps for H.264 in AVI (and returns wrong frames there: [0, 5, 1, 1] for [0, 5, 39, 20]).
+_AVI_WITH_BFRAMES = {"torchcodec", "decord"}
+HANDED_TO_PYAV = {
+    "mpeg4_bframes.avi": _AVI_WITH_BFRAMES,
+    "overreported.avi": _AVI_WITH_BFRAMES,
+    "packed_bframes.avi": _AVI_WITH_BFRAMES,
+    "overreported_h264.avi": {"decord"},
 }

@@ -4,12 +4,19 @@ Frame `i` of a video is its `i`-th frame in presentation order: the packet with 
 presentation timestamp. Counting packets gives the number of frames that really decode, even when
 the container header over-reports it (dmlc/decord#373), and the keyframe positions let readers seek
 to the right place.
+
+Where the container stores no presentation timestamps and decode order differs from display order
+(AVI with B-frames, packed or not: the XviD/DivX files of UCF101 and HMDB51), FFmpeg's demuxer
+guesses the timestamps, and the guesses can be wrong (packed B-frames give pts 1, 3, 2, 5, 4, ... in
+display order). The decoder's output order is the true display order, so there frame `i` is the
+`i`-th frame the decoder outputs (`VideoIndex.output_order`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -35,6 +42,11 @@ class VideoIndex:
         container_format: FFmpeg's demuxer name(s), e.g. "mov,mp4,m4a,3gp,3g2,mj2" or "avi".
         reorders: whether decode order differs from presentation order (B-frames).
         damaged: whether demuxing hit corrupt or unreadable data (the index stops before it).
+        output_order: frame `i` is the `i`-th frame the decoder outputs, because the container's
+            timestamps are guesses (AVI with B-frames); `pts` then only counts and seeks.
+        packed_bframes: DivX-style packed B-frames (a P- and a B-frame in one AVI chunk).
+        key_outputs: learned while decoding `output_order` files: the pts of each keyframe the
+            decoder output -> its output position (lets readers seek instead of decoding from 0).
     """
 
     pts: np.ndarray
@@ -47,6 +59,9 @@ class VideoIndex:
     container_format: str = ""
     reorders: bool = False
     damaged: bool = False
+    output_order: bool = False
+    packed_bframes: bool = False
+    key_outputs: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def num_frames(self) -> int:
@@ -84,7 +99,7 @@ def build_index(path: str | Path, backend: str = "index") -> VideoIndex:
             kinds = sorted({s.type for s in container.streams}) or ["none"]
             raise VideoOpenError(path, backend, f"no video stream (streams found: {', '.join(kinds)})")
         stream = container.streams.video[0]
-        pts, is_key, damaged = _demux_timestamps(container, stream, path)
+        pts, is_key, damaged, first_packet = _demux_timestamps(container, stream, path)
         if not pts:
             raise VideoOpenError(path, backend, "the video stream contains no frames")
         height, width = stream.codec_context.height, stream.codec_context.width
@@ -94,12 +109,15 @@ def build_index(path: str | Path, backend: str = "index") -> VideoIndex:
         rate = stream.average_rate or stream.base_rate
         index_stream = stream.index
         container_format = container.format.name
+        packed = _has_packed_bframes(stream.codec_context.extradata, first_packet)
 
     pts_arr = np.asarray(pts, dtype=np.int64)
     order = np.argsort(pts_arr, kind="stable")
     key_mask = np.asarray(is_key, dtype=bool)[order]
     sorted_pts = pts_arr[order]
     fps = float(rate) if rate else _fps_from_pts(sorted_pts, time_base)
+    reorders = bool(np.any(np.diff(pts_arr) < 0))
+    guessed_pts = "avi" in container_format.split(",")  # AVI stores no presentation times
     return VideoIndex(
         pts=sorted_pts,
         keyframe_pts=sorted_pts[key_mask] if key_mask.any() else sorted_pts[:1],
@@ -109,28 +127,33 @@ def build_index(path: str | Path, backend: str = "index") -> VideoIndex:
         width=width,
         stream_index=index_stream,
         container_format=container_format,
-        reorders=bool(np.any(np.diff(pts_arr) < 0)),
+        reorders=reorders,
         damaged=damaged,
+        output_order=guessed_pts and (reorders or packed),
+        packed_bframes=packed,
     )
 
 
 def pyav_only_reason(index: VideoIndex) -> str | None:
     """Why only the PyAV reader decodes this file exactly (None when every backend does).
 
-    AVI stores no presentation timestamps; with B-frames FFmpeg reconstructs them, and decord 0.6 and
-    torchcodec 0.17 then return wrong frames or fail near the end. On a damaged tail torchcodec fails
-    on the last good frames. (Both checked by the frame-code tests.)
+    AVI stores no presentation timestamps; with B-frames FFmpeg guesses them, decord 0.6 and
+    torchcodec 0.17 select frames by those guesses and return neighbouring frames or fail near the
+    end, and only the PyAV reader counts frames in decoder output order. On a damaged tail
+    torchcodec fails on the last good frames. (Both checked by the frame-code tests.)
     """
-    if "avi" in index.container_format.split(",") and index.reorders:
-        return "AVI with B-frames (the container stores no presentation timestamps)"
+    if index.output_order:
+        kind = "packed B-frames" if index.packed_bframes else "B-frames"
+        return f"AVI with {kind} (the container stores no presentation timestamps)"
     if index.damaged:
         return "the file is damaged"
     return None
 
 
 def _demux_timestamps(container, stream, path: Path):
-    """Per packet, in decode order: presentation timestamp and keyframe flag; damage found."""
-    pts, is_key = [], []
+    """Per packet, in decode order: presentation timestamp and keyframe flag; damage found; the
+    first packet's bytes."""
+    pts, is_key, first_packet = [], [], b""
     first_corrupt, damaged = None, False
     try:
         for packet in container.demux(stream):
@@ -144,6 +167,8 @@ def _demux_timestamps(container, stream, path: Path):
                     presentation if first_corrupt is None else min(presentation, first_corrupt)
                 )
                 continue
+            if not pts:
+                first_packet = bytes(packet)
             pts.append(presentation)
             is_key.append(packet.is_keyframe)
     except av.FFmpegError as error:
@@ -160,7 +185,16 @@ def _demux_timestamps(container, stream, path: Path):
         keep = [i for i, p in enumerate(pts) if p < first_corrupt]
         pts, is_key = [pts[i] for i in keep], [is_key[i] for i in keep]
         damaged = True
-    return pts, is_key, damaged
+    return pts, is_key, damaged, first_packet
+
+
+# MPEG-4 Part 2 user data that DivX and XviD write for packed B-frames ("DivX503b1393p"): FFmpeg
+# unpacks such streams only when it finds this marker, so it is also how we recognize them.
+_PACKED_MARKER = re.compile(rb"DivX\d+(?:b|Build)\d+p")
+
+
+def _has_packed_bframes(extradata: bytes | None, first_packet: bytes) -> bool:
+    return any(_PACKED_MARKER.search(data) for data in (extradata or b"", first_packet[:4096]))
 
 
 def _first_gap(sorted_pts: list[int]) -> int | None:

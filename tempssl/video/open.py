@@ -25,16 +25,38 @@ BACKENDS: dict[str, type[VideoReader]] = {
 }
 _IMPORTERS = {"torchcodec": import_torchcodec, "decord": import_decord, "pyav": lambda: None}
 _HINTS = {"torchcodec": TORCHCODEC_HINT, "decord": DECORD_HINT, "pyav": "`pip install av`"}
+# What fixes a backend that is installed but does not load.
+_REPAIRS = {
+    "torchcodec": "install FFmpeg's shared libraries, versions 4-9 (Debian/Ubuntu: `apt-get install "
+    "ffmpeg`; conda: `conda install ffmpeg`), or silence this with data.backend=decord / pyav",
+    "decord": "reinstall it: `pip install --force-reinstall decord`",
+    "pyav": "reinstall it: `pip install --force-reinstall av`",
+}
 
 
 @functools.cache
 def backend_problem(name: str) -> str | None:
-    """Why backend `name` cannot load here, or None when it can."""
+    """Why backend `name` cannot load here, or None when it can (checked once per process)."""
     try:
         _IMPORTERS[name]()
-    except Exception as error:  # torchcodec raises RuntimeError/OSError when FFmpeg is missing
+    except ImportError as error:  # not installed: an optional extra the user did not ask for
         return f"{type(error).__name__}: {error}"
+    except Exception as error:  # installed but broken, e.g. torchcodec without FFmpeg's libraries
+        problem = f"{type(error).__name__}: {_first_line(error)}"
+        log.warning(
+            "video backend %s is installed but cannot load (%s); backend='auto' uses the next one. "
+            "To use %s, %s",
+            name,
+            problem,
+            name,
+            _REPAIRS[name],
+        )
+        return problem
     return None
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [""])[0]
 
 
 def available_backends() -> list[str]:

@@ -1,7 +1,14 @@
-"""PyAV backend: seeks to the keyframe before each wanted frame and decodes forward from there."""
+"""PyAV backend: seeks to the keyframe before each wanted frame and decodes forward from there.
+
+Files whose container timestamps are guesses (`VideoIndex.output_order`: AVI with B-frames) are
+read by counting the decoder's output frames instead: frame `i` is the `i`-th frame output. The
+first read decodes from the start; the output position of each keyframe passed on the way is kept
+in `VideoIndex.key_outputs`, so later reads seek to the nearest known keyframe.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import av
@@ -55,7 +62,10 @@ class PyAVReader(VideoReader):
         position = {int(p): i for i, p in enumerate(targets)}
         frames: list[np.ndarray | None] = [None] * len(targets)
         try:
-            self._decode_into(frames, targets, keys, position)
+            if index.output_order:
+                self._decode_in_output_order(frames, indices)
+            else:
+                self._decode_into(frames, targets, keys, position)
         except av.FFmpegError as error:
             raise VideoDecodeError(self.path, self.backend, f"decoding failed: {error}") from error
         missing = [int(indices[i]) for i, f in enumerate(frames) if f is None]
@@ -120,6 +130,51 @@ class PyAVReader(VideoReader):
             if frames[i] is None:  # the seek landed past the target (bad file index): from start
                 seek(None)
                 decode_until(int(target))
+
+    def _decode_in_output_order(self, frames, indices: np.ndarray) -> None:
+        """Fill `frames[i]` with the `indices[i]`-th frame the decoder outputs (indices sorted)."""
+        container = self.decoder
+        stream = container.streams.video[0]
+        resize = {}
+        if self.output_size != (self.height, self.width):
+            resize = {"height": self.output_size[0], "width": self.output_size[1]}
+        learned = self.index.key_outputs  # keyframe pts -> output position, filled as we go
+        wanted = {int(target): i for i, target in enumerate(indices)}
+        last = int(indices[-1])
+        output, position = None, 0  # decoded-frame iterator; output position of its next frame
+        for target in indices.tolist():
+            if frames[wanted[target]] is not None:
+                continue
+            anchor = max(((out, pts) for pts, out in learned.items() if out <= target), default=None)
+            if output is None or position > target or (anchor and anchor[0] > position):
+                output, position = self._start_output(container, stream, anchor)
+            for frame in output:
+                self.frames_decoded += 1
+                if frame.key_frame and frame.pts is not None:
+                    learned.setdefault(int(frame.pts), position)
+                slot = wanted.get(position)
+                if slot is not None:
+                    frames[slot] = frame.to_ndarray(format="rgb24", **resize)
+                position += 1
+                if position > target or position > last:
+                    break
+            else:
+                return  # end of stream: what was not reached is reported missing
+
+    def _start_output(self, container, stream, anchor: tuple[int, int] | None):
+        """Decoded frames from the keyframe `anchor = (output position, pts)`, or from the start;
+        returns the frame iterator and the output position of its first frame."""
+        self.seeks += 1
+        if anchor is not None:
+            position, pts = anchor
+            container.seek(pts, stream=stream, backward=True, any_frame=False)
+            frames = _decoded_frames(container, stream)
+            for frame in frames:  # skip what precedes the keyframe (leading B-frames)
+                self.frames_decoded += 1
+                if frame.key_frame and frame.pts == pts:
+                    return itertools.chain([frame], frames), position
+        container.seek(0, backward=True, any_frame=False)  # unknown or missed keyframe: from 0
+        return _decoded_frames(container, stream), 0
 
 
 def _decoded_frames(container, stream):

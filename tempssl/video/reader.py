@@ -78,6 +78,12 @@ class VideoReader:
         """`float64 (N,)` presentation time of every frame in seconds (exact for variable fps)."""
         return self.index.timestamps
 
+    @property
+    def decoded_by(self) -> str:
+        """The backend that really decodes this file: `backend`, or "pyav" where this backend cannot
+        read the file exactly and a PyAV reader stands in (opens the decoder if not yet open)."""
+        return self.decoder.backend if isinstance(self.decoder, VideoReader) else self.backend
+
     # -- decoding -----------------------------------------------------------------------------
     def get_frames(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
         """Decode frames by index, in the order asked (repeats allowed; negatives count from the end).

@@ -130,3 +130,99 @@ def overstate_avi_frame_count(path: str | Path, claimed_frames: int) -> None:
     struct.pack_into("<I", data, avih + 8 + 16, claimed_frames)
     struct.pack_into("<I", data, strh + 8 + 32, claimed_frames)
     Path(path).write_bytes(bytes(data))
+
+
+def pack_bframes(source: str | Path, path: str | Path) -> Path:
+    """Rewrite an MPEG-4 Part 2 AVI with B-frames (`write_coded_video(..., codec="mpeg4",
+    b_frames=1)`) in DivX's packed B-frame style, as DivX 5 and XviD wrote many AVI files.
+
+    Each B-frame moves into the AVI chunk of the reference frame decoded before it, and its own
+    chunk becomes a not-coded VOP ("N-VOP"); a `DivX503b1393p` user-data marker tells decoders so.
+    The container then stores one chunk per frame in display slots, FFmpeg guesses its timestamps,
+    and the guesses come out non-monotonic in display order (1, 3, 2, 5, 4, ...): the case of
+    real XviD/DivX files where frame `i` must be the decoder's `i`-th output.
+    """
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        if stream.codec_context.name != "mpeg4":
+            codec = stream.codec_context.name
+            raise ValueError(f"{source}: expected an MPEG-4 Part 2 stream, got {codec}")
+        chunks = [(bytes(p), p.is_keyframe) for p in container.demux(stream) if p.size]
+    increment_bits = _vop_time_increment_bits(chunks[0][0])
+    packed, i = [], 0
+    while i < len(chunks):
+        data, key = chunks[i]
+        if _vop_type(data) in "IP" and i + 1 < len(chunks) and _vop_type(chunks[i + 1][0]) == "B":
+            packed += [(data + chunks[i + 1][0], key), (_not_coded_vop(data, increment_bits), False)]
+            i += 2
+        else:
+            packed.append((data, key))
+            i += 1
+    first, key = packed[0]
+    vop = first.find(_VOP_START)
+    packed[0] = (first[:vop] + _USER_DATA_START + b"DivX503b1393p" + first[vop:], key)
+    with av.open(str(source)) as container, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(container.streams.video[0])
+        for n, (data, key) in enumerate(packed):
+            packet = av.Packet(data)
+            packet.stream, packet.time_base = stream, stream.time_base
+            packet.pts = packet.dts = n
+            packet.is_keyframe = key
+            out.mux(packet)
+    return Path(path)
+
+
+_VOP_START, _USER_DATA_START = b"\x00\x00\x01\xb6", b"\x00\x00\x01\xb2"
+
+
+class _BitReader:
+    def __init__(self, data: bytes):
+        self.data, self.position = data, 0
+
+    def read(self, bits: int) -> int:
+        value = 0
+        for _ in range(bits):
+            byte = self.data[self.position >> 3]
+            value = (value << 1) | ((byte >> (7 - (self.position & 7))) & 1)
+            self.position += 1
+        return value
+
+
+def _vop_type(chunk: bytes) -> str:
+    """ "I", "P", "B" or "S" from a chunk's first VOP header (vop_coding_type, ISO 14496-2 6.2.5)."""
+    return "IPBS"[chunk[chunk.find(_VOP_START) + 4] >> 6]
+
+
+def _vop_time_increment_bits(chunk: bytes) -> int:
+    """Width of vop_time_increment, read from the video object layer header (ISO 14496-2 6.2.3)."""
+    starts = (i for i in range(len(chunk) - 3) if chunk[i : i + 3] == b"\0\0\1")
+    start = next(i for i in starts if 0x20 <= chunk[i + 3] <= 0x2F)  # video_object_layer_start_code
+    bits = _BitReader(chunk[start + 4 :])
+    bits.read(1 + 8)  # random_accessible_vol, video_object_type_indication
+    if bits.read(1):  # is_object_layer_identifier: verid, priority
+        bits.read(4 + 3)
+    if bits.read(4) == 15:  # aspect_ratio_info: extended PAR
+        bits.read(16)
+    if bits.read(1):  # vol_control_parameters: chroma_format, low_delay, vbv_parameters
+        bits.read(3)
+        if bits.read(1):
+            bits.read(79)
+    bits.read(2 + 1)  # video_object_layer_shape (rectangular), marker
+    resolution = bits.read(16)
+    return max(1, (resolution - 1).bit_length())
+
+
+def _not_coded_vop(chunk: bytes, increment_bits: int) -> bytes:
+    """A P-VOP header with vop_coded = 0, timed as the first VOP of `chunk`."""
+    bits = _BitReader(chunk[chunk.find(_VOP_START) + 4 :])
+    bits.read(2)
+    out = [0, 1]  # vop_coding_type P
+    while True:  # modulo_time_base: ones, then a zero
+        out.append(bits.read(1))
+        if out[-1] == 0:
+            break
+    out += [bits.read(1) for _ in range(increment_bits + 2)]  # marker, vop_time_increment, marker
+    out += [0, 0]  # vop_coded = 0, then stuffing: a zero and ones up to the byte boundary
+    out += [1] * (-len(out) % 8)
+    payload = bytes(int("".join(map(str, out[k : k + 8])), 2) for k in range(0, len(out), 8))
+    return _VOP_START + payload

@@ -20,10 +20,33 @@ INSTALL_HINT = (
 
 
 def import_torchcodec():
-    """The `torchcodec.decoders` module; raises when torchcodec or FFmpeg's libraries are missing."""
+    """The `torchcodec.decoders` module; raises when torchcodec or FFmpeg's libraries are missing.
+
+    `import torchcodec` succeeds without FFmpeg's shared libraries (they load on first use), so
+    this also decodes a tiny in-memory video: a torchcodec that cannot load FFmpeg raises here.
+    """
     from torchcodec import decoders
 
+    decoders.VideoDecoder(_probe_video()).get_frame_at(0)
     return decoders
+
+
+def _probe_video() -> bytes:
+    """A 2-frame 16x16 MPEG-4 video, encoded with PyAV in memory."""
+    import io
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width = stream.height = 16
+        stream.pix_fmt = "yuv420p"
+        for _ in range(2):
+            frame = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
 
 
 class TorchCodecReader(VideoReader):

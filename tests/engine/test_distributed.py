@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from launch import cpu_env, cpu_launch, run_checked
 
 SCRIPT = Path(__file__).with_name("ddp_step.py")
 
 
 def _launch(processes: int, loss: str, out: Path) -> dict:
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
-    if processes == 1:
-        command = [sys.executable, str(SCRIPT), str(out), loss]
-    else:
-        # The recipe that really starts N CPU processes (plain --cpu --num_processes starts one).
-        command = [
-            sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-            "--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no",
-            "--dynamo_backend", "no", "--main_process_port", str(29500 + os.getpid() % 1000),
-            str(SCRIPT), str(out), loss,
-        ]  # fmt: skip
-    subprocess.run(command, env=env, check=True, timeout=300, capture_output=True)
+    launcher = [sys.executable] if processes == 1 else cpu_launch(processes)
+    run_checked([*launcher, str(SCRIPT), str(out), loss], env=cpu_env())
     return json.loads(out.read_text())
 
 

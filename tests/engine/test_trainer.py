@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,27 @@ def test_run_folder_has_config_metrics_checkpoints_and_summary(tiny, tmp_path):
     assert not list((run / "checkpoints").glob(".partial*"))
     assert summary["steps"] == 4 and summary["epochs"] == 2
     assert list((run / "tensorboard").glob("events.*"))
+
+
+def test_main_job_trains_where_torchcodec_cannot_load_ffmpeg(tiny, monkeypatch, caplog):
+    # A fresh machine without system FFmpeg: torchcodec imports but cannot load its libraries.
+    from tempssl.video import open as video_open
+
+    decoders = pytest.importorskip("torchcodec.decoders", reason="the [torchcodec] extra")
+
+    def no_ffmpeg(*args, **kwargs):
+        raise RuntimeError("Could not load libtorchcodec. Likely causes: ...")
+
+    monkeypatch.setattr(decoders, "VideoDecoder", no_ffmpeg)
+    video_open.backend_problem.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="tempssl"):
+            summary = train(_config(*tiny), run_name="no_ffmpeg")
+    finally:
+        video_open.backend_problem.cache_clear()
+    assert summary["steps"] == 4 and summary["skipped_plans"] == 0
+    warnings = [r.message for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "torchcodec is installed but cannot load" in warnings[0]
 
 
 def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:

@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+from launch import cpu_env, cpu_launch, run_checked
 from run_fixtures import make_run
 
 from tempssl.video.synthetic import write_coded_video
@@ -69,10 +70,6 @@ def test_baseline_random_is_extracted_from_the_sidecar(tmp_path):
 
 
 def test_two_processes_split_the_videos_and_agree_with_one(tmp_path):
-    import os
-    import subprocess
-    import sys
-
     import numpy as np
 
     from tempssl.eval.store import load_embeddings
@@ -84,13 +81,7 @@ def test_two_processes_split_the_videos_and_agree_with_one(tmp_path):
     args = ["--checkpoint", str(run), "--videos", str(tmp_path / "videos"), "--frames", "2",
             "--workers", "0", "--chunk-videos", "2", "--quiet"]  # fmt: skip
     assert _main()([*args, "--out", str(tmp_path / "one")]) == 0
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", str(29600 + os.getpid() % 1000)]  # fmt: skip
-    done = subprocess.run([*launch, str(TOOL), *args, "--out", str(tmp_path / "two")], env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_checked([*cpu_launch(2), str(TOOL), *args, "--out", str(tmp_path / "two")], env=cpu_env())
     one, two = load_embeddings(tmp_path / "one"), load_embeddings(tmp_path / "two")
     assert (one.info["processes"], two.info["processes"]) == (1, 2)
     assert list(one.paths) == list(two.paths) and len(one) == 5

@@ -141,20 +141,33 @@ def test_backend_not_installed_says_how_to_install(videos, monkeypatch, backend,
         video_open.backend_problem.cache_clear()
 
 
-def test_auto_falls_back_silently_when_torchcodec_cannot_load(videos, monkeypatch, caplog):
-    def no_ffmpeg():
-        raise RuntimeError("Could not load libtorchcodec. Likely causes: FFmpeg is not installed")
+@pytest.fixture
+def torchcodec_without_ffmpeg(monkeypatch):
+    """torchcodec imports, but its decoder cannot load FFmpeg (what `pip install` alone gives)."""
+    decoders = pytest.importorskip("torchcodec.decoders", reason="the [torchcodec] extra")
 
-    monkeypatch.setitem(video_open._IMPORTERS, "torchcodec", no_ffmpeg)
+    def no_ffmpeg(*args, **kwargs):
+        raise RuntimeError("Could not load libtorchcodec. Likely causes:\n 1. FFmpeg is not installed")
+
+    monkeypatch.setattr(decoders, "VideoDecoder", no_ffmpeg)
     video_open.backend_problem.cache_clear()
-    try:
-        with caplog.at_level(logging.DEBUG, logger="tempssl.video.open"):
-            reader = open_video(videos["vp9.webm"])
-        assert reader.backend == "decord"
-        assert [r.levelno for r in caplog.records] == [logging.DEBUG]
-        assert "torchcodec unavailable" in caplog.text
-    finally:
-        video_open.backend_problem.cache_clear()
+    yield
+    video_open.backend_problem.cache_clear()
+
+
+def test_auto_falls_back_with_one_warning_when_torchcodec_cannot_load(
+    videos, torchcodec_without_ffmpeg, caplog
+):
+    with caplog.at_level(logging.WARNING, logger="tempssl.video"):
+        readers = [open_video(videos["vp9.webm"]) for _ in range(3)]
+        assert available_backends() == ["decord", "pyav"]
+    assert [r.backend for r in readers] == ["decord"] * 3
+    assert read_frame_codes(readers[0].get_frames([5])) == [5]
+    (warning,) = caplog.records  # one per process, not one per video
+    assert "torchcodec is installed but cannot load" in warning.message
+    assert "apt-get install ffmpeg" in warning.message and "data.backend" in warning.message
+    with pytest.raises(BackendUnavailableError, match="apt-get install ffmpeg"):
+        open_video(videos["vp9.webm"], backend="torchcodec")
 
 
 def test_decode_failure_is_wrapped(videos, monkeypatch):
