@@ -83,6 +83,10 @@ def test_truncated_file_keeps_the_frames_that_exist(tmp_path, backend, suffix, s
     path.write_bytes(full.read_bytes()[: int(full.stat().st_size * 0.6)])
     reader = open_video(path, backend=backend)
     assert 0 < reader.num_frames < 60
+    # The MP4's cut packet is flagged damaged, and such a file is handed to PyAV (with a warning);
+    # the WebM ends cleanly at the cut, and every backend reads it itself.
+    assert reader.index.damaged == (suffix == ".mp4")
+    assert reader.decoded_by == ("pyav" if suffix == ".mp4" else backend)
     n = reader.num_frames
     assert read_frame_codes(reader.get_frames([0, n // 2, n - 1])) == [0, n // 2, n - 1]
     with pytest.raises(FrameIndexError):
