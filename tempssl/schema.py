@@ -43,9 +43,12 @@ class DataConfig:
     """Where the videos are. `root: null` means the built-in toy dataset (generated on first use)."""
 
     root: str | None = None
-    # classes: root/<class>/<video>; manifest: a CSV (path,label); unlabeled: any videos under root;
-    # multiview: root/<scene>/<view>.<ext>; images: any images under root.
-    layout: Literal["classes", "manifest", "unlabeled", "multiview", "images"] = "multiview"
+    # auto: a .csv is a manifest, sub-folders of videos are classes, a folder of images is images,
+    # anything else is unlabeled videos; the multiview sampler reads auto as multiview (the toy set
+    # picks its own when root is null). classes: root/<class>/<video>; manifest: a CSV
+    # (path,label); unlabeled: any videos under root; multiview: root/<scene>/<view>.<ext>;
+    # images: any images under root.
+    layout: Literal["auto", "classes", "manifest", "unlabeled", "multiview", "images"] = "auto"
     label_column: str = "label"  # manifests only
     backend: Literal["auto", "torchcodec", "decord", "pyav"] = "auto"
     decode_size: int | None = None  # resize at decode time (short side), saves work for big videos

@@ -246,21 +246,15 @@ def _media_files(folder: Path, extensions: frozenset[str]) -> list[Path]:
     )
 
 
-def _has_video(folder: Path) -> bool:
-    """Whether `folder` holds a video anywhere below (stops at the first one, unlike a full scan)."""
-    return any(
-        p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file() and not p.name.startswith(".")
-        for p in folder.rglob("*")
-    )
-
-
 def _require_files(entries: list, root: Path, extensions: frozenset[str]) -> None:
-    if entries:
-        return
+    if not entries:
+        raise ValueError(_require_files_message(root, extensions))
+
+
+def _require_files_message(root: Path, extensions: frozenset[str]) -> str:
     found = sorted({p.suffix for p in root.rglob("*") if p.is_file() and p.suffix})
-    raise ValueError(
-        f"{root}: no files with a known extension {sorted(extensions)}"
-        + (f"; found only {found}" if found else " (the folder is empty)")
+    return f"{root}: no files with a known extension {sorted(extensions)}" + (
+        f"; found only {found}" if found else " (the folder is empty)"
     )
 
 
@@ -295,9 +289,12 @@ def load_source(
 ) -> VideoSource:
     """A source from a path, or `toy:<split>` for a split of the built-in toy dataset.
 
-    `layout="auto"` reads a `.csv` as a manifest, a folder whose sub-folders hold the videos as
-    classes (`root/<class>/<video>`), and any other folder as unlabeled videos. For the toy
-    dataset, `label_column` picks the label set (`action` or `object`; default `action`).
+    `layout="auto"` (see `guess_layout`) reads a `.csv` as a manifest, a folder whose sub-folders
+    hold the videos as classes (`root/<class>/<video>`), a folder of images (and no videos) as
+    images, and any other folder as unlabeled videos. Multi-view scenes (`root/<scene>/<view>`)
+    look like classes, so they are read only when asked for. A layout that does not fit the path
+    is an error that says what the path looks like and which layout reads it. For the toy dataset,
+    `label_column` picks the label set (`action` or `object`; default `action`).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
@@ -314,15 +311,13 @@ def load_source(
             raise ValueError(f"toy dataset has no split {split!r}; use toy:train, toy:val or toy:test")
         return manifest(root / f"{split}.csv", label_column=column, **common)
     path = Path(spec).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"data path {path} does not exist")
+    survey = _Survey.of(path)
     if layout == "auto":
-        if path.suffix.lower() == ".csv":
-            layout = "manifest"
-        elif path.is_dir() and any(
-            p.is_dir() and _has_video(p) for p in path.iterdir() if not p.name.startswith(".")
-        ):
-            layout = "classes"
-        else:
-            layout = "unlabeled"
+        layout = survey.guess()
+    else:
+        survey.check(layout)
     if layout == "manifest":
         return manifest(path, label_column=label_column, **common)
     builders = {
@@ -332,3 +327,115 @@ def load_source(
         "images": image_folder,
     }
     return builders[layout](path, **common)
+
+
+def guess_layout(path: str | Path) -> str:
+    """The layout `load_source(path, "auto")` reads `path` in."""
+    return _Survey.of(Path(path).expanduser()).guess()
+
+
+@dataclass(frozen=True)
+class _Survey:
+    """What a data path looks like, from a quick look (the first video of each sub-folder)."""
+
+    path: Path
+    is_csv: bool = False
+    loose_videos: int = 0  # directly in the folder
+    loose_images: int = 0
+    video_folders: int = 0  # sub-folders with a video somewhere below
+    multi_video_folders: int = 0  # ... with at least two (synchronized views of a scene?)
+    nested_images: bool = False
+
+    @classmethod
+    def of(cls, path: Path) -> _Survey:
+        if path.is_file():
+            return cls(path, is_csv=path.suffix.lower() == ".csv")
+        loose_videos = loose_images = video_folders = multi = 0
+        for entry in path.iterdir():
+            if entry.name.startswith("."):
+                continue
+            suffix = entry.suffix.lower()
+            if entry.is_dir():
+                found = _first_media(entry, VIDEO_EXTENSIONS, 2)
+                video_folders += bool(found)
+                multi += len(found) >= 2
+            elif suffix in VIDEO_EXTENSIONS:
+                loose_videos += 1
+            elif suffix in IMAGE_EXTENSIONS:
+                loose_images += 1
+        nested_images = not (loose_videos or video_folders) and bool(
+            _first_media(path, IMAGE_EXTENSIONS, 1)
+        )
+        return cls(path, False, loose_videos, loose_images, video_folders, multi, nested_images)
+
+    def describe(self) -> str:
+        if self.path.is_file():
+            return (
+                "a CSV file" if self.is_csv else f"a single file ({self.path.suffix or 'no extension'})"
+            )
+        parts = []
+        if self.loose_videos:
+            parts.append(f"{self.loose_videos} video(s) directly inside")
+        if self.video_folders:
+            many = self.multi_video_folders
+            parts.append(f"{self.video_folders} sub-folder(s) with videos ({many} with 2 or more)")
+        if self.loose_images or self.nested_images:
+            parts.append("images")
+        return "a folder with " + (", ".join(parts) if parts else "no videos or images")
+
+    def guess(self) -> str:
+        if self.path.is_file():
+            if not self.is_csv:
+                raise ValueError(
+                    f"data path {self.path} is {self.describe()}; expected a folder of videos or a "
+                    "CSV manifest (path,label)"
+                )
+            return "manifest"
+        if self.video_folders and not self.loose_videos:
+            return "classes"
+        if not (self.loose_videos or self.video_folders) and (self.loose_images or self.nested_images):
+            return "images"
+        return "unlabeled"
+
+    def check(self, layout: str) -> None:
+        """Raise when `layout` cannot read this path, saying what the path looks like."""
+        fits = {
+            "manifest": self.is_csv,
+            "classes": self.video_folders > 0,
+            "multiview": self.multi_video_folders > 0,
+            "unlabeled": self.path.is_dir() and bool(self.loose_videos or self.video_folders),
+            "images": self.path.is_dir() and bool(self.loose_images or self.nested_images),
+        }
+        if fits[layout]:
+            return
+        wants = {
+            "manifest": "a CSV file with a header row such as 'path,label'",
+            "classes": "root/<class>/<video> (sub-folders of videos)",
+            "multiview": "root/<scene>/<view>.<ext> (sub-folders with 2 or more synchronized videos)",
+            "unlabeled": "a folder with videos (at any depth)",
+            "images": "a folder with images",
+        }
+        readable = [name for name, ok in fits.items() if ok]
+        if not readable:
+            hint = (
+                _require_files_message(self.path, VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)
+                if self.path.is_dir()
+                else "expected a folder of videos or a CSV manifest (path,label)"
+            )
+        else:
+            best = self.guess() if self.guess() in readable else readable[0]
+            hint = f"data.layout={best} reads it" + (" (auto picks it)" if best == self.guess() else "")
+        raise ValueError(
+            f"data.layout={layout} expects {wants[layout]}, but {self.path} is {self.describe()}; {hint}"
+        )
+
+
+def _first_media(folder: Path, extensions: frozenset[str], limit: int) -> list[Path]:
+    """Up to `limit` media files below `folder` (stops as soon as it has them)."""
+    found = []
+    for p in folder.rglob("*"):
+        if p.suffix.lower() in extensions and not p.name.startswith(".") and p.is_file():
+            found.append(p)
+            if len(found) >= limit:
+                break
+    return found

@@ -18,11 +18,17 @@ from tempssl.schema import TrainConfig
 
 
 def training_source(cfg: TrainConfig, progress: bool = True) -> sources.VideoSource:
-    """The training videos: `data.root` in `data.layout`, or the toy train split when root is null."""
+    """The training videos: `data.root` in `data.layout`, or the toy train split when root is null.
+
+    `layout: auto` means multiview for the multi-view sampler (scenes look like class folders).
+    """
     data = cfg.data
+    layout = data.layout
+    if layout == "auto" and SAMPLERS[cfg.sampler.name].kind == "multiview":
+        layout = "multiview"
     return sources.load_source(
         "toy:train" if data.root is None else data.root,
-        data.layout,
+        layout,
         data.label_column,
         on_bad_video=data.on_bad_video,
         progress=progress,

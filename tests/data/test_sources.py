@@ -12,7 +12,9 @@ from PIL import Image
 from tempssl.data import metadata
 from tempssl.data.sources import (
     folder_of_classes,
+    guess_layout,
     image_folder,
+    load_source,
     manifest,
     multiview_groups,
     unlabeled_folder,
@@ -175,3 +177,56 @@ def test_variable_frame_rate_videos_keep_their_timestamps(tmp_path):
     assert vfr.frame_time(3) == pytest.approx(0.10)
     # nearest frame by real timestamp, not by the average rate (25 fps here: 0.16 s = frame 4)
     assert [vfr.frame_at(t) for t in (0.0, 0.045, 0.07, 0.16, 10.0)] == [0, 1, 2, 4, 11]
+
+
+def _image(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path)
+
+
+def test_layout_guess(tmp_path, classes_root):
+    flat = tmp_path / "flat"
+    _video(flat / "a.mp4")
+    _video(flat / "b.avi", codec="mpeg4")
+    _image(tmp_path / "photos" / "x" / "1.png")
+    _video(tmp_path / "scenes" / "s0" / "v0.mp4")
+    _video(tmp_path / "scenes" / "s0" / "v1.mp4")
+    (tmp_path / "list.csv").write_text("path,label\nflat/a.mp4,x\n")
+    assert guess_layout(flat) == "unlabeled"  # a plain folder of videos
+    assert guess_layout(classes_root) == "classes"
+    assert guess_layout(tmp_path / "scenes") == "classes"  # scenes look like classes: ask for them
+    assert guess_layout(tmp_path / "photos") == "images"
+    assert guess_layout(tmp_path / "list.csv") == "manifest"
+    assert len(load_source(flat, progress=False)) == 2
+    assert load_source(tmp_path / "photos", progress=False).videos[0].num_frames == 1
+
+
+@pytest.mark.parametrize(
+    ("layout", "looks_like", "fix"),
+    [
+        ("manifest", "a folder with 2 video(s) directly inside", "data.layout=unlabeled reads it"),
+        ("classes", "a folder with 2 video(s) directly inside", "data.layout=unlabeled reads it"),
+        ("multiview", "a folder with 2 video(s) directly inside", "data.layout=unlabeled reads it"),
+        ("images", "a folder with 2 video(s) directly inside", "data.layout=unlabeled reads it"),
+    ],
+)
+def test_a_layout_that_does_not_fit_says_what_the_path_looks_like(tmp_path, layout, looks_like, fix):
+    _video(tmp_path / "a.mp4")
+    _video(tmp_path / "b.mp4")
+    with pytest.raises(ValueError) as info:
+        load_source(tmp_path, layout, progress=False)
+    message = str(info.value)
+    assert f"data.layout={layout} expects" in message and str(tmp_path) in message
+    assert looks_like in message and fix in message and "(auto picks it)" in message
+
+
+def test_layout_mismatch_for_a_csv_and_for_single_video_scenes(tmp_path, classes_root):
+    (tmp_path / "list.csv").write_text("path,label\n")
+    with pytest.raises(ValueError, match=r"is a CSV file; data.layout=manifest reads it"):
+        load_source(tmp_path / "list.csv", "classes", progress=False)
+    one_view = tmp_path / "one_view"
+    _video(one_view / "s0" / "v0.mp4")
+    with pytest.raises(ValueError, match=r"1 sub-folder\(s\) with videos \(0 with 2 or more\)"):
+        load_source(one_view, "multiview", progress=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_source(tmp_path / "nope", "unlabeled", progress=False)
