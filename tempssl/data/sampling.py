@@ -7,6 +7,13 @@ decodes each plan's frames (one call per video) and assembles tensors by the sam
   `np.random.default_rng([seed, epoch])` and nothing else, so item `i` of an epoch is the same in any
   process or DataLoader worker, and a run can be reproduced or inspected without decoding anything.
 - `len(sampler)` (plans per epoch) is fixed: it does not depend on the epoch.
+- Plans per epoch follow the amount of footage (one rule for every sampler, `Sampler.visits`):
+  each video gets one plan per `seconds_per_plan` seconds (default 10 s, rounded, at least one),
+  so a data set of short clips keeps the usual epoch of one sample per clip (UCF101 averages 7 s,
+  Kinetics clips are 10 s) while a few long recordings give proportionally more. When the total is
+  below `min_plans` (the trainer passes one global batch), every count is multiplied up to reach
+  it. Explicit counts (`samples_per_video`, `blocks_per_scene`, `num_plans`, `clips_per_video`)
+  replace the rule.
 - A video that cannot hold a sampler's structure is skipped, counted in `skipped` and logged once;
   if no video can hold it, the constructor raises `ValueError` naming the requirement.
 
@@ -43,6 +50,8 @@ def nearest_frames(timestamps: np.ndarray, times: np.ndarray) -> np.ndarray:
 
 log = logging.getLogger(__name__)
 
+SECONDS_PER_PLAN = 10.0  # footage per plan for the plans-per-epoch rule (see the module docstring)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -73,14 +82,28 @@ class Sampler:
 
     kind: ClassVar[str] = ""
 
-    def __init__(self, videos: Sequence[VideoInfo], *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        videos: Sequence[VideoInfo],
+        *,
+        seed: int = 0,
+        seconds_per_plan: float = SECONDS_PER_PLAN,
+        min_plans: int = 1,
+    ) -> None:
         self.videos = list(videos)
         if not self.videos:
             raise ValueError(f"{type(self).__name__}: videos: expected at least one VideoInfo, got none")
         self.seed = _int_at_least(self, "seed", seed, 0)
+        if not (_is_number(seconds_per_plan) and seconds_per_plan > 0):
+            raise ValueError(
+                f"{type(self).__name__}: seconds_per_plan must be a number > 0, got {seconds_per_plan!r}"
+            )
+        self.seconds_per_plan = float(seconds_per_plan)
+        self.min_plans = _int_at_least(self, "min_plans", min_plans, 1)
         self.skipped = 0
         self._num_frames = np.array([v.num_frames for v in self.videos], dtype=np.int64)
         self._fps = np.array([v.fps for v in self.videos], dtype=np.float64)
+        self._seconds = np.array([v.duration for v in self.videos], dtype=np.float64)
         self._labels = np.array([v.label for v in self.videos], dtype=np.int64)
 
     def __len__(self) -> int:
@@ -90,6 +113,32 @@ class Sampler:
     def plans(self, epoch: int) -> list[Plan]:
         """The plans of `epoch`, a pure function of `(seed, epoch)`; `len(plans(e)) == len(self)`."""
         raise NotImplementedError
+
+    def visits(self, seconds: np.ndarray, explicit: int | None = None, per_plan: int = 1) -> np.ndarray:
+        """Plans per epoch for each unit of footage (a video, or a multi-view scene).
+
+        The rule: `explicit` each when given; else `round(seconds / seconds_per_plan)`, at least 1,
+        counted in groups of `per_plan` plans (multi-view blocks), and multiplied up by one common
+        factor when the total is below `min_plans` plans.
+        """
+        if explicit is not None:
+            return np.full(len(seconds), explicit, dtype=np.int64)
+        footage = np.nan_to_num(np.asarray(seconds, dtype=np.float64), nan=0.0, posinf=0.0)
+        counts = np.maximum(1, np.floor(footage / self.seconds_per_plan / per_plan + 0.5)).astype(
+            np.int64
+        )
+        total = int(counts.sum()) * per_plan
+        if total < self.min_plans:
+            counts *= -(-self.min_plans // total)
+        return counts
+
+    def _visit_videos(self, explicit: int | None) -> None:
+        """Plans per epoch of each usable video (`self._ids`), by `visits`."""
+        self._counts = self.visits(self._seconds[self._ids], explicit)
+
+    def _visit_order(self, rng: np.random.Generator) -> np.ndarray:
+        """The video of each plan of an epoch: each usable video `_counts` times, shuffled."""
+        return rng.permutation(np.repeat(self._ids, self._counts))
 
     def _rng(self, epoch: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, _int_at_least(self, "epoch", epoch, 0)])
@@ -130,8 +179,9 @@ class PairSampler(Sampler):
         neg_margin: anchor-negative distances must exceed it (in `unit`); must be > pos_window.
             Default 12 frames / 0.4 s.
         unit: "frames", or "seconds" (converted with each video's fps: `floor(window * fps)` frames).
-        samples_per_video: plans per usable video per epoch (so an epoch visits every video equally).
+        samples_per_video: plans per usable video per epoch; None: the footage rule (module docstring).
         seed: the sampler's seed.
+        seconds_per_plan, min_plans: the footage rule's parameters (module docstring).
 
     Plan: `frames = ((anchor, positive, negative),)`, label = the video's class.
     """
@@ -145,10 +195,12 @@ class PairSampler(Sampler):
         pos_window: float | None = None,
         neg_margin: float | None = None,
         unit: str = "frames",
-        samples_per_video: int = 1,
+        samples_per_video: int | None = None,
         seed: int = 0,
+        seconds_per_plan: float = SECONDS_PER_PLAN,
+        min_plans: int = 1,
     ) -> None:
-        super().__init__(videos, seed=seed)
+        super().__init__(videos, seed=seed, seconds_per_plan=seconds_per_plan, min_plans=min_plans)
         _one_of(self, "unit", unit, ("frames", "seconds"))
         defaults = (6, 12) if unit == "frames" else (0.2, 0.4)
         pos = defaults[0] if pos_window is None else pos_window
@@ -164,7 +216,7 @@ class PairSampler(Sampler):
                 "a negative must be farther from the anchor than any positive"
             )
         self.pos_window, self.neg_margin, self.unit = pos, neg, unit
-        self.samples_per_video = _int_at_least(self, "samples_per_video", samples_per_video, 1)
+        self.samples_per_video = _optional_int(self, "samples_per_video", samples_per_video, 1)
 
         if unit == "frames":
             self._pos = np.full(len(self.videos), pos, dtype=np.int64)
@@ -181,13 +233,14 @@ class PairSampler(Sampler):
             )
         # a negative exists for some anchor once the video is longer than neg_margin + 1 frames
         self._ids = self._keep((self._pos >= 1) & (self._num_frames >= self._neg + 2), requirement)
+        self._visit_videos(self.samples_per_video)
 
     def __len__(self) -> int:
-        return len(self._ids) * self.samples_per_video
+        return int(self._counts.sum())
 
     def plans(self, epoch: int) -> list[Plan]:
         rng = self._rng(epoch)
-        vid = rng.permutation(np.repeat(self._ids, self.samples_per_video))
+        vid = self._visit_order(rng)
         n, pos, neg = self._num_frames[vid], self._pos[vid], self._neg[vid]
 
         # Anchors with a negative: [0, n-2-neg] and [neg+1, n-1]. When they do not overlap, `gap`
@@ -231,8 +284,10 @@ class MultiViewSampler(Sampler):
             32; the reference used 32 moments of one sequence per batch).
         min_gap: seconds between the moments of a block where possible. Default 0.4 s, the
             single-view TCN negative margin (12 frames at 29 fps) of the same reference.
-        blocks_per_scene: blocks per usable scene per epoch. Default 1.
+        blocks_per_scene: blocks per usable scene per epoch; None: the footage rule over the span
+            the scene's views share (`span / (seconds_per_plan * moments_per_scene)` blocks).
         seed: the sampler's seed.
+        seconds_per_plan, min_plans: the footage rule's parameters (module docstring).
 
     Plan: `videos = (view ids)`, `frames = ((f_view0,), (f_view1,), ...)`, label = first view's class.
     """
@@ -246,13 +301,15 @@ class MultiViewSampler(Sampler):
         views: int = 2,
         moments_per_scene: int = 8,
         min_gap: float = 0.4,
-        blocks_per_scene: int = 1,
+        blocks_per_scene: int | None = None,
         seed: int = 0,
+        seconds_per_plan: float = SECONDS_PER_PLAN,
+        min_plans: int = 1,
     ) -> None:
-        super().__init__(videos, seed=seed)
+        super().__init__(videos, seed=seed, seconds_per_plan=seconds_per_plan, min_plans=min_plans)
         self.views = _int_at_least(self, "views", views, 2)
         self.moments_per_scene = _int_at_least(self, "moments_per_scene", moments_per_scene, 1)
-        self.blocks_per_scene = _int_at_least(self, "blocks_per_scene", blocks_per_scene, 1)
+        self.blocks_per_scene = _optional_int(self, "blocks_per_scene", blocks_per_scene, 1)
         if not (_is_number(min_gap) and min_gap >= 0):
             raise ValueError(f"MultiViewSampler: min_gap must be a number >= 0 seconds, got {min_gap!r}")
         self.min_gap = float(min_gap)
@@ -298,13 +355,15 @@ class MultiViewSampler(Sampler):
         self._members = np.full((len(kept), width), -1, dtype=np.int64)  # scene -> view ids, -1 pad
         for row, ids in enumerate(kept.values()):
             self._members[row, : len(ids)] = ids
+        shared = [self._last[ids].min() - self._first[ids].max() for ids in kept.values()]
+        self._blocks = self.visits(np.array(shared), self.blocks_per_scene, self.moments_per_scene)
 
     def __len__(self) -> int:
-        return len(self.scenes) * self.blocks_per_scene * self.moments_per_scene
+        return int(self._blocks.sum()) * self.moments_per_scene
 
     def plans(self, epoch: int) -> list[Plan]:
         rng = self._rng(epoch)
-        scene = rng.permutation(np.repeat(np.arange(len(self.scenes)), self.blocks_per_scene))
+        scene = rng.permutation(np.repeat(np.arange(len(self.scenes)), self._blocks))
         members = self._members[scene]
         keys = np.where(members >= 0, rng.random(members.shape), 2.0)  # padding is never picked
         slots = np.sort(np.argsort(keys, axis=1)[:, : self.views], axis=1)
@@ -365,8 +424,9 @@ class TupleSampler(Sampler):
         accept_reversed: also emit reversed tuples (same labels). Default True (as in the paper).
         motion: optional per-video motion arrays, aligned with `videos`.
         motion_floor: weight added to every window start, relative to the mean window motion.
-        samples_per_video: plans per usable video per epoch. Default 1.
+        samples_per_video: plans per usable video per epoch; None: the footage rule.
         seed: the sampler's seed.
+        seconds_per_plan, min_plans: the footage rule's parameters (module docstring).
 
     Plan: `frames = ((x, y, z),)`, label 1 (in order) or 0 (shuffled).
     """
@@ -383,10 +443,12 @@ class TupleSampler(Sampler):
         accept_reversed: bool = True,
         motion: Sequence[np.ndarray] | None = None,
         motion_floor: float = 0.05,
-        samples_per_video: int = 1,
+        samples_per_video: int | None = None,
         seed: int = 0,
+        seconds_per_plan: float = SECONDS_PER_PLAN,
+        min_plans: int = 1,
     ) -> None:
-        super().__init__(videos, seed=seed)
+        super().__init__(videos, seed=seed, seconds_per_plan=seconds_per_plan, min_plans=min_plans)
         self.outer_gap = _int_at_least(self, "outer_gap", outer_gap, 1, "frames")
         self.window = _int_at_least(self, "window", window, 2 * self.outer_gap + 3, "frames")
         if not (_is_number(positive_fraction) and 0 <= positive_fraction <= 1):
@@ -398,19 +460,20 @@ class TupleSampler(Sampler):
         self.positive_fraction = float(positive_fraction)
         self.accept_reversed = bool(accept_reversed)
         self.motion_floor = float(motion_floor)
-        self.samples_per_video = _int_at_least(self, "samples_per_video", samples_per_video, 1)
+        self.samples_per_video = _optional_int(self, "samples_per_video", samples_per_video, 1)
         self._ids = self._keep(
             self._num_frames >= self.window, f"at least window = {self.window} frames"
         )
+        self._visit_videos(self.samples_per_video)
         self._starts = self._num_frames - self.window + 1  # possible window starts per video
         self._cdf = None if motion is None else self._motion_cdf(motion)
 
     def __len__(self) -> int:
-        return len(self._ids) * self.samples_per_video
+        return int(self._counts.sum())
 
     def plans(self, epoch: int) -> list[Plan]:
         rng = self._rng(epoch)
-        vid = rng.permutation(np.repeat(self._ids, self.samples_per_video))
+        vid = self._visit_order(rng)
         start = self._window_start(rng, vid)
 
         # a < b < c < d < e with both outer gaps >= g are 5 distinct sorted positions among
@@ -477,8 +540,9 @@ class SequenceSampler(Sampler):
         num_blocks: blocks per sequence (N). Default 8.
         block_len: frames per block (L). Default 5.
         stride: frame step inside and across blocks. Default 3.
-        samples_per_video: plans per usable video per epoch. Default 1.
+        samples_per_video: plans per usable video per epoch; None: the footage rule.
         seed: the sampler's seed.
+        seconds_per_plan, min_plans: the footage rule's parameters (module docstring).
 
     Plan: `frames = ((all N * L indices, block-major),)`, label = the video's class.
     """
@@ -492,26 +556,29 @@ class SequenceSampler(Sampler):
         num_blocks: int = 8,
         block_len: int = 5,
         stride: int = 3,
-        samples_per_video: int = 1,
+        samples_per_video: int | None = None,
         seed: int = 0,
+        seconds_per_plan: float = SECONDS_PER_PLAN,
+        min_plans: int = 1,
     ) -> None:
-        super().__init__(videos, seed=seed)
+        super().__init__(videos, seed=seed, seconds_per_plan=seconds_per_plan, min_plans=min_plans)
         self.num_blocks = _int_at_least(self, "num_blocks", num_blocks, 1)
         self.block_len = _int_at_least(self, "block_len", block_len, 1, "frames")
         self.stride = _int_at_least(self, "stride", stride, 1, "frames")
-        self.samples_per_video = _int_at_least(self, "samples_per_video", samples_per_video, 1)
+        self.samples_per_video = _optional_int(self, "samples_per_video", samples_per_video, 1)
         self.span = (self.num_blocks * self.block_len - 1) * self.stride + 1
         self._ids = self._keep(
             self._num_frames >= self.span,
             f"at least (num_blocks * block_len - 1) * stride + 1 = {self.span} frames",
         )
+        self._visit_videos(self.samples_per_video)
 
     def __len__(self) -> int:
-        return len(self._ids) * self.samples_per_video
+        return int(self._counts.sum())
 
     def plans(self, epoch: int) -> list[Plan]:
         rng = self._rng(epoch)
-        vid = rng.permutation(np.repeat(self._ids, self.samples_per_video))
+        vid = self._visit_order(rng)
         start = rng.integers(0, self._num_frames[vid] - self.span + 1)
         steps = np.arange(self.num_blocks * self.block_len) * self.stride
         return _single_view_plans(vid, start[:, None] + steps, self._labels[vid])
@@ -522,16 +589,17 @@ class FrameSampler(Sampler):
 
     Defining property: a plan holds `frames_per_visit` frames of one video, distinct when the video
     has that many (otherwise every frame once, then repeats), uniform over the video and in random
-    order. Videos are visited uniformly: the epoch walks through fresh random permutations of the
-    videos, so with `num_plans` = a multiple of the number of videos each is visited equally often
-    (otherwise counts differ by at most one).
+    order. By default each video is visited as often as the footage rule says (module docstring:
+    one plan per 10 s, at least one; an image is one visit). With `num_plans` the epoch instead
+    walks through fresh random permutations of the videos, so with `num_plans` = a multiple of the
+    number of videos each is visited equally often (otherwise counts differ by at most one).
 
     Args:
         videos: the videos; those with no frames are skipped.
         frames_per_visit: frames per plan (k). Default 1.
-        num_plans: plans per epoch. Default: the number of usable videos (one visit each; our
-            choice, matching one pass over a dataset of videos).
+        num_plans: plans per epoch, visiting videos equally; None: the footage rule.
         seed: the sampler's seed.
+        seconds_per_plan, min_plans: the footage rule's parameters (module docstring).
 
     Plan: `frames = ((k indices),)`, label = the video's class.
     """
@@ -545,21 +613,26 @@ class FrameSampler(Sampler):
         frames_per_visit: int = 1,
         num_plans: int | None = None,
         seed: int = 0,
+        seconds_per_plan: float = SECONDS_PER_PLAN,
+        min_plans: int = 1,
     ) -> None:
-        super().__init__(videos, seed=seed)
+        super().__init__(videos, seed=seed, seconds_per_plan=seconds_per_plan, min_plans=min_plans)
         self.frames_per_visit = _int_at_least(self, "frames_per_visit", frames_per_visit, 1)
         self._ids = self._keep(self._num_frames >= 1, "at least 1 frame")
-        self.num_plans = (
-            len(self._ids) if num_plans is None else _int_at_least(self, "num_plans", num_plans, 1)
-        )
+        self.num_plans = _optional_int(self, "num_plans", num_plans, 1)
+        if self.num_plans is None:
+            self._visit_videos(None)
 
     def __len__(self) -> int:
-        return self.num_plans
+        return int(self._counts.sum()) if self.num_plans is None else self.num_plans
 
     def plans(self, epoch: int) -> list[Plan]:
         rng = self._rng(epoch)
-        rounds = -(-self.num_plans // len(self._ids))
-        vid = np.concatenate([rng.permutation(self._ids) for _ in range(rounds)])[: self.num_plans]
+        if self.num_plans is None:
+            vid = self._visit_order(rng)
+        else:
+            rounds = -(-self.num_plans // len(self._ids))
+            vid = np.concatenate([rng.permutation(self._ids) for _ in range(rounds)])[: self.num_plans]
         frames = _draw_distinct(rng, self._num_frames[vid], self.frames_per_visit)
         return _single_view_plans(vid, frames, self._labels[vid])
 
@@ -582,8 +655,10 @@ class ClipSampler(Sampler):
         num_frames: frames per clip (T). Default 16.
         stride: frame step (s). Default 4.
         mode: "random" or "uniform".
-        clips_per_video: plans per video per epoch. Default 1 (random) or 10 (uniform).
+        clips_per_video: plans per video per epoch. Default: the footage rule (random mode;
+            module docstring) or 10 (uniform).
         seed: the sampler's seed (unused in uniform mode).
+        seconds_per_plan, min_plans: the footage rule's parameters (random mode).
 
     Plan: `frames = ((T indices),)`, label = the video's class. Uniform plans are in video order.
     """
@@ -599,27 +674,29 @@ class ClipSampler(Sampler):
         mode: str = "random",
         clips_per_video: int | None = None,
         seed: int = 0,
+        seconds_per_plan: float = SECONDS_PER_PLAN,
+        min_plans: int = 1,
     ) -> None:
-        super().__init__(videos, seed=seed)
+        super().__init__(videos, seed=seed, seconds_per_plan=seconds_per_plan, min_plans=min_plans)
         self.num_frames = _int_at_least(self, "num_frames", num_frames, 1, "frames")
         self.stride = _int_at_least(self, "stride", stride, 1, "frames")
         self.mode = _one_of(self, "mode", mode, ("random", "uniform"))
-        default_clips = 1 if mode == "random" else 10
-        self.clips_per_video = _int_at_least(
-            self, "clips_per_video", default_clips if clips_per_video is None else clips_per_video, 1
-        )
+        if mode == "uniform" and clips_per_video is None:
+            clips_per_video = 10
+        self.clips_per_video = _optional_int(self, "clips_per_video", clips_per_video, 1)
         self.span = (self.num_frames - 1) * self.stride + 1
         self._ids = self._keep(self._num_frames >= 1, "at least 1 frame")
+        self._visit_videos(self.clips_per_video)
         self._uniform = self._uniform_plans() if mode == "uniform" else None
 
     def __len__(self) -> int:
-        return len(self._ids) * self.clips_per_video
+        return int(self._counts.sum())
 
     def plans(self, epoch: int) -> list[Plan]:
         rng = self._rng(epoch)  # also validates epoch in uniform mode
         if self._uniform is not None:
             return list(self._uniform)
-        vid = rng.permutation(np.repeat(self._ids, self.clips_per_video))
+        vid = self._visit_order(rng)
         start = rng.integers(0, np.maximum(self._num_frames[vid] - self.span, 0) + 1)
         return self._clip_plans(vid, start)
 
@@ -713,6 +790,11 @@ def _int_at_least(owner: object, name: str, value, minimum: int, unit: str = "")
         what = f"an integer >= {minimum}" + (f" {unit}" if unit else "")
         raise ValueError(f"{type(owner).__name__}: {name} must be {what}, got {value!r}")
     return int(value)
+
+
+def _optional_int(owner: object, name: str, value, minimum: int) -> int | None:
+    """None (the footage rule decides), or `value` checked by `_int_at_least`."""
+    return None if value is None else _int_at_least(owner, name, value, minimum)
 
 
 def _one_of(owner: object, name: str, value, choices: tuple[str, ...]) -> str:

@@ -43,11 +43,19 @@ def toy_dataset(progress: bool = True) -> Path:
 
 
 def training_dataset(
-    cfg: TrainConfig, source: sources.VideoSource, seed: int, progress: bool = True
+    cfg: TrainConfig,
+    source: sources.VideoSource,
+    seed: int,
+    progress: bool = True,
+    min_plans: int = 1,
 ) -> PlanDataset:
-    """The plans of `sampler`, decoded and transformed as configured."""
+    """The plans of `sampler`, decoded and transformed as configured.
+
+    `min_plans`: the fewest plans an epoch may have (the trainer asks for one global batch); the
+    sampler's footage rule multiplies its counts up to it (`tempssl.data.sampling`).
+    """
     sampler_cls = SAMPLERS[cfg.sampler.name]
-    extra = {}
+    extra: dict = {}
     if cfg.sampler.motion_weighted:
         if cfg.sampler.name != "tuples":
             raise ConfigError(
@@ -56,6 +64,7 @@ def training_dataset(
                 key="sampler.motion_weighted",
             )
         extra["motion"] = motion_profiles(source.videos, cfg.data.backend, progress=progress)
+    extra["min_plans"] = min_plans
     sampler = construct("sampler.args", sampler_cls, cfg.sampler.args, source.videos, seed=seed, **extra)
     clip_transform = cfg.transforms.name in ("clip", "clip_eval")  # recipes check their own args
     transform = construct(

@@ -74,7 +74,10 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
             key="sampler.name",
         )
     with accelerator.main_process_first():  # motion scores, when used, are computed and cached once
-        dataset = build.training_dataset(cfg, source, seed=t.seed, progress=main and t.progress)
+        dataset = build.training_dataset(
+            cfg, source, seed=t.seed, progress=main and t.progress,
+            min_plans=t.batch_size * accelerator.num_processes,  # an epoch holds one global batch
+        )  # fmt: skip
     loader = DataLoader(
         dataset,
         batch_size=t.batch_size,
@@ -90,7 +93,9 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
     if len(loader) == 0:
         raise ConfigError(
             f"config key 'trainer.batch_size': {len(dataset)} plans per epoch do not fill one batch of "
-            f"{t.batch_size} on each of {accelerator.num_processes} process(es); lower the batch size",
+            f"{t.batch_size} on each of {accelerator.num_processes} process(es); lower the batch size, "
+            "or leave the sampler's plan counts (samples_per_video, blocks_per_scene, num_plans, "
+            "clips_per_video) unset so that plans per epoch follow the footage",
             key="trainer.batch_size",
         )
     # Accelerate also steps at the end of each epoch's data, so a partial accumulation counts.

@@ -504,7 +504,7 @@ def test_plans_for_thousands_of_videos_are_fast():
     for name in ["pairs", "tuples", "sequences", "frames", "clips"]:
         sampler = build_sampler(name, videos)
         begin = time.perf_counter()
-        assert len(sampler.plans(0)) == 13000
+        assert len(sampler.plans(0)) == len(sampler) > 13000  # 4-100 s videos: 1-10 plans each
         assert time.perf_counter() - begin < 2.0, name
 
 
@@ -526,3 +526,63 @@ def test_multiview_syncs_variable_frame_rate_views_by_timestamp():
         by_average_rate = min(round(t * vfr.fps), 39)
         by_average_rate_off += abs(stamps[by_average_rate] - t) > 0.03 + 1 / 60
     assert by_average_rate_off > 0  # the average rate alone would have picked wrong frames
+
+
+# -- plans per epoch follow the footage (one rule for every sampler) ----------------------------
+SINGLE_VIEW_KINDS = ["pairs", "tuples", "sequences", "frames", "clips"]
+
+
+@pytest.mark.parametrize("name", SINGLE_VIEW_KINDS)
+def test_plans_per_video_follow_its_length(name):
+    # 5 s, 14 s, 15 s, 60 s and 300 s at 30 fps: round(seconds / 10), at least 1
+    videos = [video(n) for n in (150, 420, 450, 1800, 9000)]
+    sampler = build_sampler(name, videos)
+    counts = np.bincount([plan.videos[0] for plan in sampler.plans(0)], minlength=5)
+    assert counts.tolist() == [1, 1, 2, 6, 30]
+    assert len(sampler) == 40
+    denser = build_sampler(name, videos, seconds_per_plan=2.5)
+    assert len(denser) == 2 + 6 + 6 + 24 + 120
+
+
+@pytest.mark.parametrize("name", SINGLE_VIEW_KINDS)
+def test_too_little_footage_is_multiplied_up_to_min_plans(name):
+    # three short real-world clips and a batch of 32: every count grows by one common factor
+    videos = [video(n) for n in (132, 120, 450)]  # 4.4 s, 4 s, 15 s -> 1, 1, 2 plans
+    sampler = build_sampler(name, videos, min_plans=32)
+    counts = np.bincount([plan.videos[0] for plan in sampler.plans(3)], minlength=3)
+    assert counts.tolist() == [8, 8, 16] and len(sampler) == 32
+
+
+@pytest.mark.parametrize(
+    ("name", "explicit"),
+    [("pairs", "samples_per_video"), ("tuples", "samples_per_video"),
+     ("sequences", "samples_per_video"), ("clips", "clips_per_video")],
+)  # fmt: skip
+def test_explicit_counts_replace_the_rule(name, explicit):
+    videos = [video(n) for n in (150, 9000)]
+    sampler = build_sampler(name, videos, **{explicit: 3}, min_plans=100)
+    counts = np.bincount([plan.videos[0] for plan in sampler.plans(0)], minlength=2)
+    assert counts.tolist() == [3, 3]
+    assert len(build_sampler("frames", videos, num_plans=7).plans(0)) == 7
+
+
+def test_multiview_blocks_follow_the_shared_span_of_each_scene():
+    # a 10-minute two-camera recording and a 3.3 s one (the second view starts 1 s late)
+    views = [
+        video(18000, group="long", view="a"), video(18000, group="long", view="b"),
+        video(100, group="short", view="a"), video(100, group="short", view="b", offset=1.0),
+    ]  # fmt: skip
+    sampler = build_sampler("multiview", views, moments_per_scene=4)
+    plans = sampler.plans(0)
+    scenes = [views[plan.videos[0]].group for plan in plans]
+    # 600 s / (10 s x 4 moments) = 15 blocks; the short scene shares 2.3 s: 1 block
+    assert scenes.count("long") == 60 and scenes.count("short") == 4 and len(sampler) == 64
+
+
+def test_few_multiview_recordings_fill_a_batch():
+    # the case: two scenes of four synchronized cameras, 100 frames each, batch 32
+    views = [video(100, group=f"scene{s}", view=f"cam{c}") for s in range(2) for c in range(4)]
+    sampler = build_sampler("multiview", views, views=2, moments_per_scene=4, min_plans=32)
+    assert len(sampler) == len(sampler.plans(0)) == 32
+    scenes = [views[plan.videos[0]].group for plan in sampler.plans(0)]
+    assert scenes.count("scene0") == scenes.count("scene1") == 16

@@ -58,6 +58,12 @@ def test_main_job_trains_where_torchcodec_cannot_load_ffmpeg(tiny, monkeypatch, 
     assert len(warnings) == 1 and "torchcodec is installed but cannot load" in warnings[0]
 
 
+def test_little_footage_still_fills_a_batch_per_process(tiny):
+    # 4 scenes of 16 frames give 8 plans by the footage rule; a batch of 16 multiplies them up
+    summary = train(_config(*tiny, "trainer.batch_size=16"), run_name="short")
+    assert summary["steps"] == 2 and summary["epochs"] == 2  # one full batch per epoch
+
+
 def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
     return load_file(checkpoint / "model.safetensors")
 
@@ -128,8 +134,12 @@ def test_config_errors_name_the_key(tiny):
         train(_config(*tiny, "sampler.args={moments_per_scene: 0}"))
     with pytest.raises(ConfigError, match=r"'eval\.query_manifest': set both"):
         train(_config(*tiny, "eval.enabled=true", "eval.bank_manifest=x.csv"))
-    with pytest.raises(ConfigError, match=r"'trainer\.batch_size': 8 plans per epoch do not fill"):
-        train(_config(*tiny, "trainer.batch_size=16"))
+    # explicit plan counts are kept; the footage rule would have filled the batch
+    explicit = "sampler.args={views: 2, moments_per_scene: 2, min_gap: 0.04, blocks_per_scene: 1}"
+    with pytest.raises(
+        ConfigError, match=r"'trainer\.batch_size': 8 plans per epoch do not fill.*unset"
+    ):
+        train(_config(*tiny, "trainer.batch_size=16", explicit))
     with pytest.raises(ConfigError, match=r"'trainer\.log_every': must be > 0"):
         _config("trainer.log_every=0")
 
