@@ -51,7 +51,9 @@ class DataConfig:
     layout: Literal["auto", "classes", "manifest", "unlabeled", "multiview", "images"] = "auto"
     label_column: str = "label"  # manifests only
     backend: Literal["auto", "torchcodec", "decord", "pyav"] = "auto"
-    decode_size: int | None = None  # resize at decode time (short side), saves work for big videos
+    # Short side frames are decoded at (never enlarged): auto = ceil(transforms.size * 8 / 7), e.g.
+    # 256 for 224 crops; an int sets it; null decodes at the native size.
+    decode_size: int | Literal["auto"] | None = "auto"
     num_workers: int = 2
     on_bad_video: Literal["skip", "raise"] = "skip"
 
@@ -160,3 +162,11 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def decode_short_side(self) -> int | None:
+        """`data.decode_size` resolved: "auto" -> `decode_size_for(transforms.size)`."""
+        from tempssl.data.transforms import decode_size_for
+
+        if self.data.decode_size == "auto":
+            return decode_size_for(self.transforms.size)
+        return self.data.decode_size

@@ -547,3 +547,13 @@ def test_save_replaces_existing_file(tmp_path):
     save_config(Config(), path)
     save_config(from_dict(Config, {"trainer": {"epochs": 3}}), path)
     assert load_config(Config, path).trainer.epochs == 3
+
+
+def test_decode_size_defaults_to_the_rule_from_the_crop_size():
+    from tempssl.schema import TrainConfig
+
+    assert load_config(TrainConfig, None, ["transforms.size=224"]).decode_short_side() == 256
+    assert load_config(TrainConfig, None, ["data.decode_size=300"]).decode_short_side() == 300
+    assert load_config(TrainConfig, None, ["data.decode_size=null"]).decode_short_side() is None
+    with pytest.raises(ConfigError, match=r"'data\.decode_size'"):
+        load_config(TrainConfig, None, ["data.decode_size=big"])

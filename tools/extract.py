@@ -18,6 +18,7 @@ from pathlib import Path
 from accelerate import Accelerator
 
 from tempssl.data.sources import LAYOUTS, load_source
+from tempssl.data.transforms import decode_size_for
 from tempssl.eval.extract import (
     FEATURES,
     POOLINGS,
@@ -58,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pooling", default="mean", choices=POOLINGS)
     parser.add_argument("--save-frames", action="store_true", help="also keep per-frame embeddings")
     parser.add_argument("--size", type=int, help="frame size (default: the run's transforms.size)")
-    parser.add_argument("--decode-size", type=int, help="resize at decode time (short side)")
+    parser.add_argument(
+        "--decode-size",
+        type=int,
+        help="short side to decode at (default: the training rule, ceil(size * 8 / 7); 0: native)",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
@@ -81,13 +86,14 @@ def main(argv: list[str] | None = None) -> int:
             method = initial_model(cfg)
         source = load_source(args.videos, args.layout, args.label_column, progress=not args.quiet)
         windows = default_windows(cfg, args.features, method.backbone, args.clip_len, args.clip_stride)
+        size = args.size or cfg.transforms.size
         settings = ExtractSettings(
             frames_per_video=args.frames,
             pooling=args.pooling,
             save_frames=args.save_frames,
-            size=args.size or cfg.transforms.size,
+            size=size,
             **cfg.transforms.normalization(),
-            decode_size=args.decode_size,
+            decode_size=decode_size_for(size) if args.decode_size is None else args.decode_size or None,
             features=args.features,
             **windows,
         )

@@ -39,6 +39,7 @@ from tempssl.video import (
     VideoReader,
     open_video,
 )
+from tempssl.video.reader import output_size
 
 log = logging.getLogger(__name__)
 
@@ -228,10 +229,9 @@ def _read_image(path: str, size) -> torch.Tensor:
         with Image.open(path) as image:
             pixels = torch.from_numpy(np.asarray(image.convert("RGB")).copy())
     except (OSError, UnidentifiedImageError) as error:
-        raise VideoError(path, "image", f"not a readable image ({error})") from error
-    if size is not None:
-        chw = resize(
-            pixels.permute(2, 0, 1), [size] if isinstance(size, int) else list(size), antialias=True
-        )
-        pixels = chw.permute(1, 2, 0)
+        # an open error, like a corrupt video's, so that `on_bad_video: skip` skips it
+        raise VideoOpenError(path, "image", f"not a readable image ({error})") from error
+    size = output_size(pixels.shape[0], pixels.shape[1], size)
+    if size != tuple(pixels.shape[:2]):
+        pixels = resize(pixels.permute(2, 0, 1), list(size), antialias=True).permute(1, 2, 0)
     return pixels[None]

@@ -33,13 +33,26 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 __all__ = [
+    "DECODE_RATIO",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "TRANSFORM_NAMES",
     "ClipTransform",
     "MultiViewTransform",
     "build_transform",
+    "decode_size_for",
 ]
+
+# Decode-time short side per crop side: 256 for 224 and 128 for 112, the resize-then-crop pairs of
+# image and video SSL code (DPC decodes at 128 for 112 crops; ImageNet pipelines resize to 256).
+DECODE_RATIO = 8 / 7
+
+
+def decode_size_for(crop: int) -> int:
+    """The short side frames are decoded at for crops of `crop` pixels (`data.decode_size: auto`):
+    `ceil(crop * 8 / 7)`, e.g. 64 -> 74, 112 -> 128, 224 -> 256. Decoding never enlarges a video."""
+    return math.ceil(crop * DECODE_RATIO - 1e-9)
+
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)

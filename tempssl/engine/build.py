@@ -80,7 +80,7 @@ def training_dataset(
         sampler,
         transform=transform,
         backend=cfg.data.backend,
-        decode_size=cfg.data.decode_size,
+        decode_size=cfg.decode_short_side(),
         on_bad_video=cfg.data.on_bad_video,
         seed=seed,
     )

@@ -82,7 +82,7 @@ class OnlineKNN:
             frames_per_video=e.frames_per_video,
             size=self.cfg.transforms.size,
             **self.cfg.transforms.normalization(),
-            decode_size=self.cfg.data.decode_size,
+            decode_size=self.cfg.decode_short_side(),
             backend=self.cfg.data.backend,
             **default_windows(self.cfg, "backbone", backbone),  # clips for clip backbones
         )

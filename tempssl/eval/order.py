@@ -63,7 +63,7 @@ def order_tuples(
             "clip_eval", size=cfg.transforms.size, **cfg.transforms.normalization()
         ),
         backend=cfg.data.backend,
-        decode_size=cfg.data.decode_size,
+        decode_size=cfg.decode_short_side(),
         seed=seed,
     )
 

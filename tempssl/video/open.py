@@ -97,7 +97,7 @@ def open_video(
     Args:
         path: the video file.
         backend: "auto" (fastest that loads), "torchcodec", "decord" or "pyav".
-        size: decode-time resize: None, short side (int) or `(H, W)`.
+        size: decode-time resize: None, short side (int; never enlarges) or `(H, W)`.
         num_threads: decoder threads per reader (1 for DataLoader workers, 0 = backend's choice).
         index: a cached `VideoIndex` of this file (skips demuxing it again).
 

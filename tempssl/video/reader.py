@@ -26,7 +26,8 @@ class VideoReader:
 
     Args:
         path: video file.
-        size: decode-time resize: `None` (native size), an int (short side, aspect kept) or `(H, W)`.
+        size: decode-time resize: `None` (native size), an int (short side, aspect kept; a video
+            whose short side is already at most that keeps its size) or `(H, W)` (exact).
         num_threads: decoder threads (1 suits DataLoader workers; 0 lets the backend choose).
         index: a prebuilt `VideoIndex` of this file, to skip demuxing it again.
     """
@@ -45,7 +46,7 @@ class VideoReader:
         self.path = Path(path)
         self.num_threads = num_threads
         self.index = index if index is not None else build_index(self.path, self.backend)
-        self.output_size = _output_size(self.index.height, self.index.width, size)
+        self.output_size = output_size(self.index.height, self.index.width, size)
         self._decoder = None
         self._decoder_pid: int | None = None
 
@@ -191,12 +192,15 @@ class VideoReader:
         return np.where(wanted < 0, wanted + n, wanted).astype(np.int64)
 
 
-def _output_size(height: int, width: int, size: Size) -> tuple[int, int]:
+def output_size(height: int, width: int, size: Size) -> tuple[int, int]:
+    """`(H, W)` of frames decoded with `size` (see `VideoReader`) from a `height` x `width` source."""
     if size is None:
         return height, width
     if isinstance(size, int):
         if size <= 0:
             raise ValueError(f"size must be a positive short side, got {size}")
+        if size >= min(height, width):  # decoding only shrinks: enlarging is the transforms' job
+            return height, width
         scale = size / min(height, width)
         return max(1, round(height * scale)), max(1, round(width * scale))
     out_h, out_w = size

@@ -142,6 +142,35 @@ def test_image_folder_trains_per_frame_methods(tmp_path):
     assert sorted(round(f.mean().item() * 255) for f in frames) == [0, 60, 120]
 
 
+def test_corrupt_image_is_skipped_like_a_corrupt_video(tmp_path, caplog):
+    import numpy as np
+    from PIL import Image
+
+    from tempssl.data.sampling import FrameSampler
+    from tempssl.data.sources import image_folder
+
+    for i in range(3):
+        Image.fromarray(np.full((40, 50, 3), 60 * i, dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    source = image_folder(tmp_path, progress=False)
+    (tmp_path / "1.png").write_bytes(b"broken after indexing")
+    dataset = PlanDataset(source, FrameSampler(source.videos, num_plans=3))
+    with caplog.at_level(logging.WARNING):
+        samples = [dataset[i] for i in range(3)]
+    assert sum(int(s["skipped"]) for s in samples) == 1
+    assert "1.png" in caplog.text and "not a readable image" in caplog.text
+
+
+def test_decode_size_only_shrinks(tmp_path):
+    from tempssl.data.sampling import FrameSampler
+
+    write_coded_video(tmp_path / "big.mp4", 4, height=240, width=320)
+    write_coded_video(tmp_path / "small.mp4", 4, height=64, width=96)
+    source = unlabeled_folder(tmp_path, progress=False)
+    dataset = PlanDataset(source, FrameSampler(source.videos), decode_size=74)
+    shapes = {source.videos[i].path.rsplit("/", 1)[1]: dataset[i]["frames"].shape[-2:] for i in range(2)}
+    assert shapes == {"big.mp4": (74, 99), "small.mp4": (64, 96)}  # 64 px stays 64 px
+
+
 def test_persistent_workers_serve_each_epochs_plans(source):
     from tempssl.data.dataset import EpochIndices
 

@@ -368,3 +368,9 @@ def test_bad_frames_name_the_expected_shape(frames):
         ClipTransform(size=8)(frames)
     with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
         MultiViewTransform("simclr", size=8)(frames)
+
+
+def test_decode_size_rule_is_the_resize_then_crop_ratio():
+    from tempssl.data.transforms import decode_size_for
+
+    assert [decode_size_for(c) for c in (224, 112, 64, 96, 160)] == [256, 128, 74, 110, 183]
