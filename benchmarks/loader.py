@@ -7,6 +7,10 @@ samples/s and the ratio to the raw decode (goal: >= 0.8 with transforms on).
 
     python benchmarks/loader.py                     # the built-in toy videos
     python benchmarks/loader.py --plans 400 --size 112
+    python benchmarks/loader.py --video bigbuckbunny.mp4   # + decode-time resize on a real file
+
+With `--video`, it also times the dataset on that one file with frames decoded at the native size
+against `data.decode_size: auto` (short side `ceil(size * 8 / 7)`), alternating the two in rounds.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ import time
 from torch.utils.data import DataLoader
 
 from tempssl.data.dataset import PlanDataset
+from tempssl.data.metadata import probe
 from tempssl.data.sampling import build_sampler
-from tempssl.data.sources import manifest, multiview_groups
+from tempssl.data.sources import VideoInfo, VideoSource, manifest, multiview_groups
 from tempssl.data.toy import toy_root
-from tempssl.data.transforms import build_transform
+from tempssl.data.transforms import build_transform, decode_size_for
 from tempssl.video import open_video
+from tempssl.video.reader import output_size
 
 # kind -> (sampler arguments sized for the toy's 40-frame videos, transform)
 KINDS = {
@@ -40,7 +46,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="transform output size")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--backend", default="auto")
+    parser.add_argument("--video", help="a real video for the decode-size comparison")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (--video)")
     args = parser.parse_args()
+    if args.video:
+        decode_size_comparison(args)
 
     root = toy_root()
     flat = manifest(root / "train.csv", label_column="action", progress=False)
@@ -61,6 +71,48 @@ def main() -> None:
             f"{rates[1]:.0f} | {rates[1] / raw:.2f} |"
         )
     print("\nratio: dataset samples/s over the raw decode of the same frames (goal >= 0.8).")
+
+
+# kind -> (sampler arguments, the argument that sets the plan count) for one real video (`--video`)
+REAL_KINDS = {
+    "pairs": ({}, "samples_per_video"),
+    "clips": ({"num_frames": 8, "stride": 4}, "clips_per_video"),
+    "frames": ({}, "num_plans"),
+}
+
+
+def decode_size_comparison(args) -> None:
+    """Dataset samples/s on one real file: native-size decoding vs `decode_size: auto`."""
+    meta = probe(args.video)
+    if "error" in meta:
+        raise SystemExit(f"{args.video}: {meta['error']}")
+    source = VideoSource([VideoInfo(path=str(args.video), **meta)], [], args.video)
+    auto = decode_size_for(args.size)
+    print(
+        f"{args.video}: {meta['width']}x{meta['height']}, {meta['num_frames']} frames; crops of "
+        f"{args.size} px; auto decodes at short side {auto}; {args.plans} plans per row, 0 workers\n"
+    )
+    native_hw = (meta["height"], meta["width"])
+    auto_hw = output_size(*native_hw, auto)
+    print(
+        f"decoded frame: {native_hw[1]}x{native_hw[0]} = {3 * native_hw[0] * native_hw[1] / 1e6:.2f} MB "
+        f"native, {auto_hw[1]}x{auto_hw[0]} = {3 * auto_hw[0] * auto_hw[1] / 1e6:.3f} MB auto\n"
+    )
+    print("| kind | native decode samples/s | auto decode samples/s | speed-up |")
+    print("|---|---:|---:|---:|")
+    for kind, (sampler_args, count) in REAL_KINDS.items():
+        sampler = build_sampler(kind, source.videos, **sampler_args, **{count: args.plans})
+        transform = build_transform("simclr" if kind == "frames" else "clip", size=args.size)
+        seconds = {None: 0.0, auto: 0.0}
+        for _ in range(args.rounds):  # alternate, so that drifts of a noisy machine hit both
+            for size in seconds:
+                dataset = PlanDataset(source, sampler, transform, backend=args.backend, decode_size=size)
+                start = time.perf_counter()
+                loader_rate(dataset, len(sampler), 0, args)
+                seconds[size] += time.perf_counter() - start
+        native, resized = (args.rounds * len(sampler) / seconds[size] for size in (None, auto))
+        print(f"| {kind} | {native:.0f} | {resized:.0f} | {resized / native:.2f}x |")
+    print()
 
 
 def raw_decode_rate(source, plans, backend: str) -> float:

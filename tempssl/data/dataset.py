@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from tempssl.data.metadata import IMAGE_EXTENSIONS
-from tempssl.data.sources import VideoSource
+from tempssl.data.sources import VideoSource, unreadable_error
 from tempssl.video import (
     VideoDecodeError,
     VideoError,
@@ -80,7 +80,7 @@ class PlanDataset(Dataset):
         self.on_bad_video = on_bad_video
         self.max_open_readers = max_open_readers
         self.seed, self.epoch = seed, 0
-        self.bad_videos: set[int] = set()
+        self.bad_videos: dict[int, str] = {}  # video id -> problem (this process)
         self._plans: tuple[int, list] | None = None
         self._readers: OrderedDict[int, VideoReader] = OrderedDict()
         self._indexes: dict[int, VideoIndex] = {}  # demuxed once per video and process
@@ -99,7 +99,7 @@ class PlanDataset(Dataset):
         plans = self._epoch_plans(epoch)
         for skipped in range(len(plans)):
             plan = plans[(i + skipped) % len(plans)]
-            if self.bad_videos.intersection(plan.videos):
+            if self.bad_videos.keys() & set(plan.videos):
                 continue
             try:
                 decoded = [self._decode(v, f) for v, f in zip(plan.videos, plan.frames, strict=True)]
@@ -111,7 +111,8 @@ class PlanDataset(Dataset):
                 continue
             sample["skipped"] = skipped
             return sample
-        raise RuntimeError(f"no readable video left among {len(self.source)} in {self.source.root}")
+        problems = [(self.source.videos[v].path, why) for v, why in sorted(self.bad_videos.items())]
+        raise unreadable_error(self.source.root, len(self.source), problems)
 
     # -- decoding ---------------------------------------------------------------------------
     def _decode(self, video_id: int, frames) -> torch.Tensor:
@@ -141,9 +142,10 @@ class PlanDataset(Dataset):
         for video_id in plan.videos:
             if self.source.videos[video_id].path == error.path and video_id not in self.bad_videos:
                 log.warning("skipping unreadable video (counted in 'skipped'): %s", error)
-                self.bad_videos.add(video_id)
+                self.bad_videos[video_id] = error.problem
                 return
-        self.bad_videos.update(plan.videos)  # cannot tell which view failed: drop the plan's videos
+        for video_id in plan.videos:  # cannot tell which view failed: drop the plan's videos
+            self.bad_videos.setdefault(video_id, error.problem)
 
     def _epoch_plans(self, epoch: int) -> list:
         if self._plans is None or self._plans[0] != epoch:

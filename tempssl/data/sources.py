@@ -225,10 +225,22 @@ def _build(entries, classes, root, on_bad_video, workers, progress) -> VideoSour
             meta = {**meta, "timestamps": tuple(meta["timestamps"])}
         videos.append(VideoInfo(path=str(path), **meta, **extra))
     if not videos:
-        raise ValueError(f"{root}: none of the {len(entries)} files found is a readable video")
+        raise unreadable_error(root, len(entries), unreadable)
     if unreadable:
         log.warning("%s: skipped %d unreadable file(s) of %d", root, len(unreadable), len(entries))
     return VideoSource(videos, classes, root, unreadable)
+
+
+def unreadable_error(where: str | Path, total: int, problems: list[tuple[str, str]]) -> ValueError:
+    """The error for data none of whose `total` videos could be read: where, how many, and the
+    first few reasons (`(path, problem)` pairs), before any training or evaluation runs on it."""
+    shown = "; ".join(f"{path}: {problem}" for path, problem in problems[:3])
+    more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+    return ValueError(
+        f"{where}: none of the {total} video(s) could be read (first problems: {shown}{more}). "
+        "Check that these are video files; if they play elsewhere, try another decoder "
+        "(data.backend=pyav, or --backend pyav)"
+    )
 
 
 def _existing_dir(root: str | Path) -> Path:

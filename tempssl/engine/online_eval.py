@@ -88,10 +88,13 @@ class OnlineKNN:
         )
         segmented, kept = [], []
         for source in (self.bank[0], self.query[0]):
-            features, _, _ = embed_windows(
+            features, _, problems = embed_windows(
                 backbone, source, list(range(len(source))), settings, device=self.device
             )
             ids = sorted(features)  # decoded videos only
+            if not ids:
+                bad = [(source.videos[i].path, p) for i, p in sorted(problems.items()) if p]
+                raise sources.unreadable_error(source.root, len(source), bad)
             frames = torch.from_numpy(np.stack([features[i] for i in ids]))  # (N, T, D)
             segmented.append(frames.unflatten(1, (e.segments, -1)).mean(dim=2).flatten(1))
             kept.append(ids)

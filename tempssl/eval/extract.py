@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from tempssl.data.sources import VideoSource
+from tempssl.data.sources import VideoSource, unreadable_error
 from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from tempssl.eval.store import Embeddings, load_embeddings, save_embeddings
 from tempssl.video import VideoError, open_video
@@ -360,7 +360,7 @@ def _combine(
                 features.append(chunk["features"])
                 times.append(chunk["times"])
     if not ids:
-        raise ValueError(f"{source.root}: none of the {len(source)} videos could be decoded")
+        raise unreadable_error(source.root, len(source), [(b["path"], b["problem"]) for b in bad])
     frame_features = np.concatenate(features)  # (N, T, D)
     pooled = {
         "mean": lambda x: x.mean(axis=1),

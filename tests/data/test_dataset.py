@@ -126,6 +126,19 @@ def test_bad_video_is_skipped_logged_once_and_counted(tmp_path, caplog):
         strict[0]
 
 
+def test_no_readable_video_left_names_the_folder_and_the_reasons(tmp_path):
+    for i in range(2):
+        write_coded_video(tmp_path / f"{i}.mp4", 20, seed=i)
+    source = unlabeled_folder(tmp_path, progress=False)
+    for i in range(2):
+        (tmp_path / f"{i}.mp4").write_bytes(b"broken after indexing")
+    dataset = PlanDataset(
+        source, _ListSampler("pairs", [_Plan((0,), ((1, 2, 3),)), _Plan((1,), ((1, 2, 3),))])
+    )
+    with pytest.raises(ValueError, match=r"none of the 2 video\(s\) could be read.*0\.mp4.*1\.mp4"):
+        dataset[0]
+
+
 def test_image_folder_trains_per_frame_methods(tmp_path):
     import numpy as np
     from PIL import Image

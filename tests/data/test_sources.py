@@ -230,3 +230,14 @@ def test_layout_mismatch_for_a_csv_and_for_single_video_scenes(tmp_path, classes
         load_source(one_view, "multiview", progress=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_source(tmp_path / "nope", "unlabeled", progress=False)
+
+
+def test_a_folder_of_unreadable_files_stops_with_one_message(tmp_path, caplog):
+    for i in range(5):
+        (tmp_path / f"clip{i}.mp4").write_text("not a video")
+    with caplog.at_level(logging.WARNING), pytest.raises(ValueError) as info:
+        load_source(tmp_path, progress=False)
+    message = str(info.value)
+    assert f"{tmp_path}: none of the 5 video(s) could be read" in message
+    assert message.count("not a readable video container") == 3 and "and 2 more" in message
+    assert "data.backend=pyav" in message
