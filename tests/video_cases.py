@@ -13,6 +13,7 @@ VIDEO_SPECS = {
     "gray_ffv1.mkv": dict(num_frames=30, codec="ffv1", pix_fmt="gray", b_frames=None),  # true gray
     "one_frame.mp4": dict(num_frames=1),
     "overreported.avi": dict(num_frames=40, codec="mpeg4", b_frames=2),
+    "animated.gif": dict(num_frames=20, codec="gif", pix_fmt="rgb8", b_frames=None, fps=10),
     # without B-frames: AVI files that decord / torchcodec decode themselves (dmlc/decord#373)
     "overreported_mpeg4.avi": dict(num_frames=40, codec="mpeg4", b_frames=0, options={"g": "10"}),
     "overreported_h264.avi": dict(num_frames=40, b_frames=0, options={"g": "10"}),
@@ -29,4 +30,5 @@ HANDED_TO_PYAV = {
     "overreported.avi": _AVI_WITH_BFRAMES,
     "packed_bframes.avi": _AVI_WITH_BFRAMES,
     "overreported_h264.avi": {"decord"},
+    "animated.gif": {"decord"},  # decord cannot open GIFs ("broken metadata")
 }

@@ -59,7 +59,21 @@ class VideoInfo:
 
 
 VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv"}
+    {
+        ".mp4",
+        ".avi",
+        ".webm",
+        ".mkv",
+        ".mov",
+        ".m4v",
+        ".mpg",
+        ".mpeg",
+        ".flv",
+        ".wmv",
+        ".3gp",
+        ".ogv",
+        ".gif",
+    }
 )
 
 

@@ -45,7 +45,9 @@ class DecordReader(VideoReader):
                 str(self.path), ctx=decord.cpu(0), num_threads=self.num_threads, **resize
             )
         except decord.DECORDError as error:
-            raise VideoDecodeError(self.path, self.backend, f"cannot open: {error}") from error
+            # PyAV indexed the file, so it is a video decord cannot read (e.g. an animated GIF:
+            # "Failed to measure duration/frame-count due to broken metadata")
+            return self._pyav_fallback(f"decord cannot open it: {_last_line(error)}")
         if not self._timestamps_agree(decoder):
             return self._pyav_fallback("decord's frame timestamps disagree with the packet index")
         return decoder
@@ -71,3 +73,8 @@ class DecordReader(VideoReader):
                 return self._decoder.get_frames(indices)
             raise VideoDecodeError(self.path, self.backend, f"decoding failed: {error}") from error
         return torch.from_numpy(batch)
+
+
+def _last_line(error: Exception) -> str:
+    """decord's messages end with the reason after a C++ source location."""
+    return str(error).strip().splitlines()[-1].split("] ")[-1] if str(error).strip() else repr(error)

@@ -82,7 +82,10 @@ class TorchCodecReader(VideoReader):
                 **resize,
             )
         except Exception as error:
-            raise VideoDecodeError(self.path, self.backend, f"cannot open: {error}") from error
+            # PyAV indexed the file (and torchcodec loads, see `import_torchcodec`): a video that
+            # torchcodec cannot open is decoded with PyAV
+            first = (str(error).strip().splitlines() or [repr(error)])[0]
+            return self._pyav_fallback(f"torchcodec cannot open it: {first}")
 
     def _decode(self, indices: np.ndarray) -> torch.Tensor:
         decoder = self.decoder
