@@ -451,6 +451,8 @@ class _Survey:
         else:
             best = self.guess() if self.guess() in readable else readable[0]
             hint = f"data.layout={best} reads it" + (" (auto picks it)" if best == self.guess() else "")
+            if layout == "multiview":  # asked for by the multi-view sampler (TCN's multiview mode)
+                hint += "; single-camera videos train with configs/tcn_single_view.yaml"
         raise ValueError(
             f"data.layout={layout} expects {wants[layout]}, but {self.path} is {self.describe()}; {hint}"
         )
