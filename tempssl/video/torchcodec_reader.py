@@ -55,8 +55,8 @@ class TorchCodecReader(VideoReader):
     backend = "torchcodec"
 
     def _open(self):
-        try:
-            decoders = import_torchcodec()
+        try:  # whether FFmpeg loads was checked once per process (`open_video`, `import_torchcodec`)
+            from torchcodec import decoders
         except Exception as error:
             raise BackendUnavailableError(
                 self.path, self.backend, f"torchcodec is not available ({error}); {INSTALL_HINT}"
