@@ -124,9 +124,8 @@ class Sampler:
         if explicit is not None:
             return np.full(len(seconds), explicit, dtype=np.int64)
         footage = np.nan_to_num(np.asarray(seconds, dtype=np.float64), nan=0.0, posinf=0.0)
-        counts = np.maximum(1, np.floor(footage / self.seconds_per_plan / per_plan + 0.5)).astype(
-            np.int64
-        )
+        plans = footage / self.seconds_per_plan / per_plan
+        counts = np.maximum(1, np.floor(plans + 0.5)).astype(np.int64)  # rounded, at least one
         total = int(counts.sum()) * per_plan
         if total < self.min_plans:
             counts *= -(-self.min_plans // total)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,11 +266,11 @@ def _existing_dir(root: str | Path) -> Path:
 
 
 def _media_files(folder: Path, extensions: frozenset[str]) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in extensions and p.is_file() and not p.name.startswith(".")
-    )
+    return sorted(p for p in folder.rglob("*") if _is_media(p, extensions))
+
+
+def _is_media(path: Path, extensions: frozenset[str]) -> bool:
+    return path.suffix.lower() in extensions and not path.name.startswith(".") and path.is_file()
 
 
 def _require_files(entries: list, root: Path, extensions: frozenset[str]) -> None:
@@ -460,10 +461,4 @@ class _Survey:
 
 def _first_media(folder: Path, extensions: frozenset[str], limit: int) -> list[Path]:
     """Up to `limit` media files below `folder` (stops as soon as it has them)."""
-    found = []
-    for p in folder.rglob("*"):
-        if p.suffix.lower() in extensions and not p.name.startswith(".") and p.is_file():
-            found.append(p)
-            if len(found) >= limit:
-                break
-    return found
+    return list(itertools.islice((p for p in folder.rglob("*") if _is_media(p, extensions)), limit))
