@@ -31,3 +31,8 @@ class FrameIndexError(VideoError, IndexError):
 
 class BackendUnavailableError(VideoError, ImportError):
     """A decoding backend was asked for but cannot be imported or loaded."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (backends' messages run to tracebacks)."""
+    return (str(error).strip().splitlines() or [repr(error)])[0]

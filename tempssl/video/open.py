@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tempssl.video.decord_reader import INSTALL_HINT as DECORD_HINT
 from tempssl.video.decord_reader import DecordReader, import_decord
-from tempssl.video.errors import BackendUnavailableError
+from tempssl.video.errors import BackendUnavailableError, first_line
 from tempssl.video.index import VideoIndex
 from tempssl.video.pyav_reader import PyAVReader
 from tempssl.video.reader import Size, VideoReader
@@ -42,7 +42,7 @@ def backend_problem(name: str) -> str | None:
     except ImportError as error:  # not installed: an optional extra the user did not ask for
         return f"{type(error).__name__}: {error}"
     except Exception as error:  # installed but broken, e.g. torchcodec without FFmpeg's libraries
-        problem = f"{type(error).__name__}: {_first_line(error)}"
+        problem = f"{type(error).__name__}: {first_line(error)}"
         log.warning(
             "video backend %s is installed but cannot load (%s); backend='auto' uses the next one. "
             "To use %s, %s",
@@ -53,10 +53,6 @@ def backend_problem(name: str) -> str | None:
         )
         return problem
     return None
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [""])[0]
 
 
 def available_backends() -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tempssl.video.errors import BackendUnavailableError, VideoDecodeError
+from tempssl.video.errors import BackendUnavailableError, VideoDecodeError, first_line
 from tempssl.video.reader import VideoReader
 
 INSTALL_HINT = (
@@ -84,8 +84,7 @@ class TorchCodecReader(VideoReader):
         except Exception as error:
             # PyAV indexed the file (and torchcodec loads, see `import_torchcodec`): a video that
             # torchcodec cannot open is decoded with PyAV
-            first = (str(error).strip().splitlines() or [repr(error)])[0]
-            return self._pyav_fallback(f"torchcodec cannot open it: {first}")
+            return self._pyav_fallback(f"torchcodec cannot open it: {first_line(error)}")
 
     def _decode(self, indices: np.ndarray) -> torch.Tensor:
         decoder = self.decoder
