@@ -85,9 +85,6 @@ class PyAVReader(VideoReader):
         """Fill `frames[i]` with the frame shown at `targets[i]` (sorted), seeking only forward."""
         container = self.decoder
         stream = container.streams.video[0]
-        resize = {}
-        if self.output_size != (self.height, self.width):
-            resize = {"height": self.output_size[0], "width": self.output_size[1]}
         keyframe_pts = self.index.keyframe_pts
         state = {"frames": None, "last_pts": None, "floor_pts": None}
 
@@ -113,7 +110,7 @@ class PyAVReader(VideoReader):
                 state["last_pts"] = pts
                 slot = position.get(pts)
                 if slot is not None and frames[slot] is None:
-                    frames[slot] = frame.to_ndarray(format="rgb24", **resize)
+                    frames[slot] = self._rgb(frame)
                 if pts >= target:
                     return
             state["frames"] = None  # end of stream
@@ -135,9 +132,6 @@ class PyAVReader(VideoReader):
         """Fill `frames[i]` with the `indices[i]`-th frame the decoder outputs (indices sorted)."""
         container = self.decoder
         stream = container.streams.video[0]
-        resize = {}
-        if self.output_size != (self.height, self.width):
-            resize = {"height": self.output_size[0], "width": self.output_size[1]}
         learned = self.index.key_outputs  # keyframe pts -> output position, filled as we go
         wanted = {int(target): i for i, target in enumerate(indices)}
         last = int(indices[-1])
@@ -154,7 +148,7 @@ class PyAVReader(VideoReader):
                     learned.setdefault(int(frame.pts), position)
                 slot = wanted.get(position)
                 if slot is not None:
-                    frames[slot] = frame.to_ndarray(format="rgb24", **resize)
+                    frames[slot] = self._rgb(frame)
                 position += 1
                 if position > target or position > last:
                     break
@@ -175,6 +169,13 @@ class PyAVReader(VideoReader):
                     return itertools.chain([frame], frames), position
         container.seek(0, backward=True, any_frame=False)  # unknown or missed keyframe: from 0
         return _decoded_frames(container, stream), 0
+
+    def _rgb(self, frame) -> np.ndarray:
+        """`uint8 (H, W, 3)` of a decoded frame at `output_size` (scaled while converting)."""
+        if self.output_size == (self.height, self.width):
+            return frame.to_ndarray(format="rgb24")
+        height, width = self.output_size
+        return frame.to_ndarray(format="rgb24", height=height, width=width)
 
 
 def _decoded_frames(container, stream):
