@@ -158,7 +158,11 @@ class PlanDataset(Dataset):
         label = torch.tensor(plan.label, dtype=torch.long)
         sample = {"label": label, "video": torch.tensor(plan.videos[0], dtype=torch.long)}
         if kind == "multiview":
-            views = [_one(self.transform(frames)) for frames in decoded]
+            # One flip for all camera views of a moment: independent flips would make mirror
+            # images positives (an embedding that cannot tell move-left from move-right).
+            draw_flip = getattr(self.transform, "draw_flip", None)
+            shared = {"flip": draw_flip()} if draw_flip is not None else {}
+            views = [_one(self.transform(frames, **shared)) for frames in decoded]
             sample["views"] = torch.stack([view[0] for view in views])
             return sample
         frames = decoded[0]

@@ -273,7 +273,9 @@ class MultiViewSampler(Sampler):
     moments of a scene whose other moments serve as negatives, as in the reference where a batch is
     drawn from one sequence (tensorflow/models research/tcn: `examples_per_sequence`). Block order
     is shuffled per epoch; when a scene has more than `views` views, each block picks `views` of
-    them at random (listed in scene order).
+    them at random. Each plan lists its views in a random order: the first is a random camera per
+    moment (the anchor of TCN's N-pairs loss), as the reference draws an anchor and a positive
+    view per pair (`get_tcn_anchor_pos_indices`).
 
     Args:
         videos: the videos; those without a group, or in a scene with fewer than `views` views or
@@ -288,7 +290,8 @@ class MultiViewSampler(Sampler):
         seed: the sampler's seed.
         seconds_per_plan, min_plans: the footage rule's parameters (module docstring).
 
-    Plan: `videos = (view ids)`, `frames = ((f_view0,), (f_view1,), ...)`, label = first view's class.
+    Plan: `videos = (view ids, in random order)`, `frames = ((f_view0,), (f_view1,), ...)`,
+    label = the scene's first view's class.
     """
 
     kind: ClassVar[str] = "multiview"
@@ -387,11 +390,18 @@ class MultiViewSampler(Sampler):
             video = vid[block, view]
             frames[block, :, view] = nearest_frames(self._vfr[video], times[block] - self._first[video])
 
+        # Each moment lists its views in a random order, so that the first one (the method's
+        # anchor) is a random camera per pair, as the reference's get_tcn_anchor_pos_indices draws.
+        order = np.argsort(rng.random(frames.shape), axis=2)  # (blocks, k, views)
+        moment_views = np.take_along_axis(np.broadcast_to(vid[:, None, :], frames.shape), order, axis=2)
+        frames = np.take_along_axis(frames, order, axis=2)
         labels = self._labels[vid[:, 0]].tolist()
         return [
             Plan(tuple(views), tuple((f,) for f in moment), label)
-            for views, block, label in zip(vid.tolist(), frames.tolist(), labels, strict=True)
-            for moment in block
+            for block_views, block, label in zip(
+                moment_views.tolist(), frames.tolist(), labels, strict=True
+            )
+            for views, moment in zip(block_views, block, strict=True)
         ]
 
 

@@ -230,11 +230,10 @@ class ClipTransform(nn.Module):
 
         self.size = size
         self.train_mode = train  # not `train`: that would shadow nn.Module.train()
+        self.flip_p = flip_p if train else 0.0
         if train:
             crop = v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True)
             geometric: list[nn.Module] = [crop]
-            if flip_p > 0:
-                geometric.append(v2.RandomHorizontalFlip(p=flip_p))
             color: list[nn.Module] = []
             if color_jitter is not None and color_jitter_p > 0:
                 jitter = _ClipColorJitter(*color_jitter)
@@ -254,19 +253,31 @@ class ClipTransform(nn.Module):
         self.color = nn.Sequential(*color)
         self.normalize = None if mean is None else v2.Normalize(list(mean), list(std), inplace=True)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """`uint8 (T, H, W, 3)` or `(H, W, 3)` -> `float32 (T, 3, size, size)` or `(3, size, size)`."""
+    def forward(self, frames: torch.Tensor, flip: bool | None = None) -> torch.Tensor:
+        """`uint8 (T, H, W, 3)` or `(H, W, 3)` -> `float32 (T, 3, size, size)` or `(3, size, size)`.
+
+        `flip`: whether to flip horizontally, decided by the caller (e.g. one draw for all camera
+        views of a moment, `draw_flip`); None draws it here with probability `flip_p`.
+        """
         single = _check_frames(frames)
         # (T, H, W, 3) -> (T, 3, H, W) is a free view in channels-last layout, the layout that
         # torchvision's uint8 resize works in.
         clip = frames.unsqueeze(0) if single else frames
         clip = self.geometric(clip.permute(0, 3, 1, 2))
+        if flip is None and self.flip_p > 0:
+            flip = self.draw_flip()
+        if flip:
+            clip = clip.flip(-1)
         # Colour ops and normalization are several times faster on a contiguous float tensor.
         clip = clip.to(torch.float32, memory_format=torch.contiguous_format).div_(255)
         clip = self.color(clip).contiguous()  # grayscale returns an expanded view
         if self.normalize is not None:
             clip = self.normalize(clip)  # in place: `clip` is a fresh tensor
         return clip[0] if single else clip
+
+    def draw_flip(self) -> bool:
+        """One random flip decision with probability `flip_p` (torch's global RNG)."""
+        return bool(torch.rand(1) < self.flip_p)
 
 
 class MultiViewTransform(nn.Module):

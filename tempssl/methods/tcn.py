@@ -75,7 +75,8 @@ class TCN(Method):
         batch, num_views = views.shape[:2]
         z = self.tcn_embedding(views.flatten(0, 1)).unflatten(0, (batch, num_views))  # (B, V, E)
         if self.loss_name == "npairs":
-            # Every other view of a moment is a positive for view 0 (the anchor camera).
+            # Every other view of a moment is a positive for view 0, the anchor: a random camera
+            # per moment, since the multi-view sampler lists each plan's views in random order.
             losses = [
                 npairs_loss(z[:, 0], z[:, v], reg_lambda=self.npairs_reg, gather=self.gather)
                 for v in range(1, num_views)
@@ -89,7 +90,10 @@ class TCN(Method):
                 z.flatten(0, 1), moments, margin=self.margin, gather=self.gather
             )
         with torch.no_grad():  # does each view-0 frame find its own moment among the other view's?
-            nearest = torch.cdist(z[:, 0], z[:, 1]).argmin(dim=1)
+            if self.loss_name == "npairs":  # by the loss's own similarity: dot products
+                nearest = (z[:, 0] @ z[:, 1].T).argmax(dim=1)
+            else:  # the triplet loss compares squared distances
+                nearest = torch.cdist(z[:, 0], z[:, 1]).argmin(dim=1)
             alignment = (nearest == torch.arange(batch, device=z.device)).float().mean()
         return {"loss": loss, "view_alignment": alignment}
 

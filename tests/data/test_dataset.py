@@ -98,6 +98,24 @@ def test_multiview_views_are_synchronized(tmp_path):
     assert _codes(sample["views"]) == [7, 8]
 
 
+def test_camera_views_of_a_moment_share_one_flip(tmp_path):
+    from tempssl.data.transforms import ClipTransform
+
+    (tmp_path / "scene").mkdir()
+    for view in ("v0", "v1"):  # two identical cameras: any difference between views is augmentation
+        write_coded_video(tmp_path / "scene" / f"{view}.mp4", 20)
+    source = multiview_groups(tmp_path, progress=False)
+    full_frame = ClipTransform(64, scale=(1.0, 1.0), ratio=(1.5, 1.5), flip_p=0.5, mean=None, std=None)
+    plans = [_Plan((0, 1), ((i,), (i,))) for i in range(20)]
+    dataset = PlanDataset(source, _ListSampler("multiview", plans), transform=full_frame)
+    flipped = []
+    for i in range(len(plans)):
+        views = dataset[i]["views"]  # (2, 3, 64, 64)
+        assert torch.allclose(views[0], views[1])  # the same flip (and crop) for both cameras
+        flipped.append(_codes(views[:1].flip(-1)) == [i])  # the code reads back once unflipped
+    assert 0 < sum(flipped) < len(plans)  # flips happen, per moment
+
+
 def test_same_batches_with_any_number_of_workers(source):
     plans = [_Plan((i % 3,), ((i, i + 1, i + 5),)) for i in range(10)]
     dataset = PlanDataset(source, _ListSampler("pairs", plans))

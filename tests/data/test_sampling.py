@@ -150,7 +150,7 @@ def test_multiview_frames_show_one_scene_clock_time():
     assert sampler.skipped == 2 and sampler.scenes == ["kitchen", "garage"]
     plans = sampler.plans(0)
     assert len(plans) == len(sampler) == 2 * 500 * 4
-    pairs = Counter()
+    pairs, first_views = Counter(), Counter()
     for plan in plans:
         assert len(plan.videos) == 2 and all(len(f) == 1 for f in plan.frames)
         infos = [videos[v] for v in plan.videos]
@@ -162,15 +162,24 @@ def test_multiview_frames_show_one_scene_clock_time():
         lower = max(t - 0.5 / v.fps for t, v in zip(times, infos, strict=True))
         upper = min(t + 0.5 / v.fps for t, v in zip(times, infos, strict=True))
         assert lower <= upper + 1e-9
-        pairs[plan.videos] += 1
-    # a scene with more views than asked: each pair of its views is chosen (in scene order)
+        pairs[tuple(sorted(plan.videos))] += 1
+        first_views[plan.videos[0]] += 1
+    # a scene with more views than asked: each pair of its views is chosen
     assert set(pairs) == {(0, 1), (0, 2), (1, 2), (4, 5)}
+    # the first listed view (TCN's anchor) is a random camera of the pair, per moment
+    assert binomial_ok(first_views[4], first_views[4] + first_views[5], 0.5)
+    assert all(first_views[v] > 0 for v in (0, 1, 2))
+
+
+def _frame_of(plan, video_id: int) -> int:
+    """The frame a multi-view plan takes from video `video_id` (plans list views in random order)."""
+    return plan.frames[plan.videos.index(video_id)][0]
 
 
 def test_multiview_moments_cover_the_common_span():
     videos = multiview_videos()[4:6]  # garage: left covers [1.234, 7.884], right [0, 3.970]
     plans = MultiViewSampler(videos, moments_per_scene=1, blocks_per_scene=4000).plans(2)
-    left = np.array([videos[0].offset + p.frames[0][0] / videos[0].fps for p in plans])
+    left = np.array([videos[0].offset + _frame_of(p, 0) / videos[0].fps for p in plans])
     assert left.min() <= 1.234 + 0.05 and left.max() >= 3.97 - 0.05
     assert left.min() >= 1.234 - 1e-9 and left.max() <= 3.97 + 0.5 / 60
     # ~uniform: a quarter of the span holds ~a quarter of the moments
@@ -186,9 +195,10 @@ def test_multiview_blocks_of_one_scene_with_distinct_moments():
     blocks = [plans[i : i + k] for i in range(0, len(plans), k)]
     scene_order = []
     for block in blocks:
-        assert len({p.videos for p in block}) == 1  # the same views of one scene
-        first = videos[block[0].videos[0]]
-        times = sorted(first.offset + p.frames[0][0] / first.fps for p in block)
+        assert len({frozenset(p.videos) for p in block}) == 1  # the same views of one scene
+        view = min(block[0].videos)
+        first = videos[view]
+        times = sorted(first.offset + _frame_of(p, view) / first.fps for p in block)
         assert min(np.diff(times)) >= 0.5 - 1 / first.fps  # >= min_gap, up to frame rounding
         scene_order.append(first.group)
     assert Counter(scene_order) == {"kitchen": 40, "garage": 40}
@@ -519,7 +529,7 @@ def test_multiview_syncs_variable_frame_rate_views_by_timestamp():
     sampler = MultiViewSampler([vfr, cfr], moments_per_scene=8, min_gap=0.0, blocks_per_scene=50)
     by_average_rate_off = 0
     for plan in sampler.plans(0):
-        (f_vfr,), (f_cfr,) = plan.frames
+        f_vfr, f_cfr = _frame_of(plan, 0), _frame_of(plan, 1)
         t = cfr.offset + f_cfr / cfr.fps  # the moment, within half a frame (1/60 s), from the CFR view
         # the VFR frame shown nearest that moment: within half its longest gap (30 ms) of it
         assert abs(stamps[f_vfr] - t) <= 0.03 + 1 / 60 + 1e-9

@@ -57,6 +57,18 @@ def test_multiview_alignment_metric_counts_wrong_matches():
     assert method({"views": torch.stack([view0, view1], dim=1)})["view_alignment"].item() == 0.0
 
 
+def test_npairs_alignment_metric_uses_dot_products_like_the_loss():
+    method = _tcn_on_points(mode="multiview", loss="npairs", gather=False)
+    # view-0 point (1, 0): its Euclidean neighbour in view 1 is (0.9, 0.4) (moment 0), but the
+    # loss scores dot products, and (3, 0) (moment 1) has the larger one; (0, 1) prefers moment 0
+    view0 = _points((1.0, 0.0), (0.0, 1.0))
+    view1 = _points((0.9, 0.4), (3.0, 0.0))
+    out = method({"views": torch.stack([view0, view1], dim=1)})
+    assert out["view_alignment"].item() == 0.0
+    triplet = _tcn_on_points(mode="multiview", loss="triplet", normalize=False, gather=False)
+    assert triplet({"views": torch.stack([view0, view1], dim=1)})["view_alignment"].item() == 0.5
+
+
 def test_embedding_defaults_follow_the_paper():
     method = build_method("tcn", build_backbone("small_cnn", width=4))
     z = method.tcn_embedding(torch.rand(3, 3, 32, 32))
