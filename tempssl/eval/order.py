@@ -6,6 +6,12 @@ ordered with probability 1/2 (`positive_fraction=0.5`; training uses the paper's
 windows (no motion weighting) and a fixed seed, so that chance is 0.5 and two checkpoints are
 scored on the very same tuples. Frames get the evaluation transform (resize + centre crop) with
 the run's normalization.
+
+A head trained at the paper's 1:3 prior learned log-odds shifted by log(1/3): its argmax then says
+"shuffled" too often on balanced tuples (a weak head says it every time: balanced accuracy exactly
+0.5). So the protocol also reports ROC-AUC of the head's score `logit[1] - logit[0]` (independent of
+any threshold) and the balanced accuracy with the threshold corrected for the training prior
+(ordered when `score > log(p / (1 - p))`, `p` the training `positive_fraction`).
 """
 
 from __future__ import annotations
@@ -76,14 +82,19 @@ def order_accuracy(
     num_workers: int = 2,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    train_positive_fraction: float = 0.5,
 ) -> dict:
     """Score `method.order_logits` on `tuples` (see `order_tuples`).
 
+    `train_positive_fraction`: the share of ordered tuples the head was trained on (the run's
+    `positive_fraction`), for the prior-corrected threshold.
+
     Returns:
         `{"accuracy", "balanced_accuracy" (mean of the two per-class accuracies), "ordered_accuracy",
-        "shuffled_accuracy", "tuples", "ordered", "shuffled", "videos", "skipped_videos",
-        "skipped_plans"}`; `skipped_plans` counts tuples replaced because a video could not be
-        decoded (each replacement is the next plan, so the counts stay exact).
+        "shuffled_accuracy", "tuples", "ordered", "shuffled", "roc_auc",
+        "balanced_accuracy_prior_corrected", "videos", "skipped_videos", "skipped_plans"}` (argmax
+        decisions unless named); `skipped_plans` counts tuples replaced because a video could not
+        be decoded (each replacement is the next plan, so the counts stay exact).
 
     Raises:
         ValueError: the method has no order-verification head.
@@ -96,20 +107,40 @@ def order_accuracy(
     loader = DataLoader(tuples, batch_size=batch_size, num_workers=num_workers)
     was_training = method.training
     method = method.to(device).eval()
-    predictions, labels, skipped = [], [], 0
+    scores, predictions, labels, skipped = [], [], [], 0
     for batch in tqdm(loader, desc="order tuples", unit="batch", disable=not progress):
-        logits = method.order_logits(batch["frames"].to(device))
+        logits = method.order_logits(batch["frames"].to(device)).float()
         predictions.append(logits.argmax(dim=1).cpu())
+        scores.append((logits[:, 1] - logits[:, 0]).cpu())  # log-odds of "ordered"
         labels.append(batch["label"])
         skipped += int(batch["skipped"].sum())
     method.train(was_training)
     predicted, label = torch.cat(predictions).numpy(), torch.cat(labels).numpy()
+    score = torch.cat(scores).numpy().astype(np.float64)
+    prior = train_positive_fraction
+    threshold = np.log(prior / (1 - prior)) if 0 < prior < 1 else 0.0
+    corrected = accuracy_by_class((score > threshold).astype(np.int64), label)
     return {
         **accuracy_by_class(predicted, label),
+        "roc_auc": roc_auc(score, label),
+        "balanced_accuracy_prior_corrected": corrected["balanced_accuracy"],
         "videos": len(tuples.source) - tuples.sampler.skipped,
         "skipped_videos": tuples.sampler.skipped,
         "skipped_plans": skipped,
     }
+
+
+def roc_auc(score: np.ndarray, label: np.ndarray) -> float | None:
+    """Area under the ROC curve of `score (N,)` for `label (N,)` (1 positive): the probability that
+    a random positive scores above a random negative, ties counting half (Mann-Whitney U).
+    None when one class is missing."""
+    positive, negative = score[label == 1], score[label == 0]
+    if not len(positive) or not len(negative):
+        return None
+    above = (positive[:, None] > negative[None, :]).sum() + 0.5 * (
+        positive[:, None] == negative[None, :]
+    ).sum()
+    return float(above / (len(positive) * len(negative)))
 
 
 def accuracy_by_class(predicted: np.ndarray, label: np.ndarray) -> dict:

@@ -17,6 +17,7 @@ Adding a protocol: a `<name>_command` function here (load, evaluate, `report`) a
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import sys
@@ -270,6 +271,7 @@ def order_command(
     """
     import torch
 
+    from tempssl.data.sampling import TupleSampler
     from tempssl.data.sources import load_source
     from tempssl.engine.build import initial_model
     from tempssl.eval.checkpoints import find_config, load_method
@@ -280,8 +282,13 @@ def order_command(
     source = load_source(videos, layout, progress=progress)
     tuples = order_tuples(source, cfg, tuples_per_video, seed, window, outer_gap)
 
+    # the share of ordered tuples the head trained on: the run's, else TupleSampler's default
+    trained_prior = inspect.signature(TupleSampler).parameters["positive_fraction"].default
+    if cfg.sampler.name == "tuples":
+        trained_prior = cfg.sampler.args.get("positive_fraction", trained_prior)
+
     def evaluate(model) -> dict:
-        return order_accuracy(model, tuples, batch_size, num_workers, device, progress)
+        return order_accuracy(model, tuples, batch_size, num_workers, device, progress, trained_prior)
 
     sampler = tuples.sampler
     document = {
@@ -309,6 +316,11 @@ def order_command(
         return [
             ("accuracy", result["accuracy"]),
             ("balanced accuracy", result["balanced_accuracy"]),
+            (
+                f"balanced accuracy, threshold for the training prior {trained_prior}",
+                result["balanced_accuracy_prior_corrected"],
+            ),
+            ("ROC-AUC", result["roc_auc"]),
             ("ordered tuples: accuracy", result["ordered_accuracy"]),
             ("shuffled tuples: accuracy", result["shuffled_accuracy"]),
             ("tuples", result["tuples"]),

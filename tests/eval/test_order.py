@@ -13,7 +13,7 @@ import torch
 from run_fixtures import make_run
 
 from tempssl.data.sources import unlabeled_folder
-from tempssl.eval.order import accuracy_by_class, order_accuracy, order_tuples
+from tempssl.eval.order import accuracy_by_class, order_accuracy, order_tuples, roc_auc
 from tempssl.methods import Method
 from tempssl.schema import TrainConfig
 from tempssl.video.synthetic import read_frame_codes, write_coded_video
@@ -25,9 +25,9 @@ class _Oracle(Method):
     """Reads each frame's index from its code: "in order" iff the middle frame lies between the
     outer two. `wrong=True` answers the opposite; `constant` answers always the same."""
 
-    def __init__(self, wrong: bool = False, constant: int | None = None):
+    def __init__(self, wrong: bool = False, constant: int | None = None, bias: float = 0.0):
         super().__init__(torch.nn.Identity())
-        self.wrong, self.constant = wrong, constant
+        self.wrong, self.constant, self.bias = wrong, constant, bias
 
     def order_logits(self, frames: torch.Tensor) -> torch.Tensor:  # (B, 3, C, H, W) in [0, 1]
         pixels = (frames * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 1, 3, 4, 2)
@@ -38,7 +38,9 @@ class _Oracle(Method):
         if self.constant is not None:
             ordered = torch.full_like(ordered, bool(self.constant))
         answer = ordered ^ self.wrong
-        return torch.stack([(~answer).float(), answer.float()], dim=1)
+        # log-odds of "ordered": +-0.5, shifted by `bias` (a head trained at another prior)
+        score = answer.float() - 0.5 + self.bias
+        return torch.stack([torch.zeros_like(score), score], dim=1)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +66,26 @@ def test_accuracy_by_class_by_hand():
     assert result["shuffled_accuracy"] == pytest.approx(2 / 3)
     assert result["balanced_accuracy"] == pytest.approx((1 / 2 + 2 / 3) / 2)
     assert (result["tuples"], result["ordered"], result["shuffled"]) == (5, 2, 3)
+
+
+def test_roc_auc_by_hand():
+    # positives 0.9, 0.4; negatives 0.5, 0.4, 0.1: 0.9 wins all 3 pairs, 0.4 loses to 0.5, ties
+    # 0.4 (counts half) and wins against 0.1 -> (3 + 0 + 0.5 + 1) / 6
+    score, label = np.array([0.9, 0.4, 0.5, 0.4, 0.1]), np.array([1, 1, 0, 0, 0])
+    assert roc_auc(score, label) == pytest.approx(4.5 / 6)
+    assert roc_auc(score, np.ones(5, dtype=int)) is None
+
+
+def test_a_head_trained_at_the_papers_prior_is_judged_by_ranking_and_a_corrected_threshold(coded):
+    # A perfect ranker whose log-odds are shifted by log(1/3) (trained at 1 positive : 3): argmax
+    # says "shuffled" to everything (balanced 0.5), yet ROC-AUC and the corrected threshold see it.
+    tuples = order_tuples(unlabeled_folder(coded, progress=False), _cfg(), tuples_per_video=8)
+    shifted = _Oracle(bias=float(np.log(1 / 3)))
+    result = order_accuracy(
+        shifted, tuples, batch_size=8, num_workers=0, progress=False, train_positive_fraction=0.25
+    )
+    assert result["balanced_accuracy"] == 0.5
+    assert result["roc_auc"] == 1.0 and result["balanced_accuracy_prior_corrected"] == 1.0
 
 
 def test_an_oracle_scores_one_and_its_opposite_zero(coded):
