@@ -282,7 +282,7 @@ class MultiViewSampler(Sampler):
             whose views share no instant, are skipped.
         views: views per plan (>= 2). Default 2 (the paper's two-camera setup).
         moments_per_scene: consecutive plans per block. Default 8 (our choice: 4 scenes per batch of
-            32; the reference used 32 moments of one sequence per batch).
+            32; the reference draws all pairs of a batch from one sequence).
         min_gap: seconds between the moments of a block where possible. Default 0.4 s, the
             single-view TCN negative margin (12 frames at 29 fps) of the same reference.
         blocks_per_scene: blocks per usable scene per epoch; None: the footage rule over the span
