@@ -6,12 +6,15 @@ Every loss is a small typed function on plain tensors, usable outside tempssl's 
 * `triplet_semihard_loss` / `TripletSemiHardLoss`: FaceNet's triplet loss with semi-hard negative
   mining, exactly as TensorFlow's `tf.contrib.losses.metric_learning.triplet_semihard_loss`, which the
   TCN reference code (tensorflow/models `research/tcn`) trains with.
+* `singleview_tcn_loss`: the TCN reference's single-view loss (semi-hard mining over every pair of
+  a window of frames, positives and negatives by time).
 * `npairs_loss` / `NPairsLoss`: Sohn's N-pair loss as TensorFlow's
   `tf.contrib.losses.metric_learning.npairs_loss` (multi-view TCN in `research/tcn`).
 * `info_nce` / `InfoNCELoss`: InfoNCE (van den Oord et al. 2018) in MoCo's form (query vs. its key,
   the other keys of the global batch and an optional queue of negatives).
 * `nt_xent` / `NTXentLoss`: SimCLR's NT-Xent (Chen et al. 2020) over the 2N views of a batch.
 * `cpc_loss`: CPC's InfoNCE of predicted latents against all latents (log-bilinear scores).
+* `dpc_loss`: DPC's dense InfoNCE over (block, location) of predicted feature maps.
 
 Multi-process training (`gather=True`)
 --------------------------------------
@@ -53,6 +56,7 @@ __all__ = [
     "NTXentLoss",
     "TripletSemiHardLoss",
     "cpc_loss",
+    "dpc_loss",
     "gather_no_grad",
     "gather_with_grad",
     "info_nce",
@@ -60,6 +64,8 @@ __all__ = [
     "nt_xent",
     "pairwise_distance",
     "semihard_negatives",
+    "semihard_negatives_masked",
+    "singleview_tcn_loss",
     "triplet_semihard_loss",
 ]
 
@@ -248,12 +254,28 @@ def semihard_negatives(dist: Tensor, labels: Tensor) -> Tensor:
     if dist.shape != (n, n):
         raise ValueError(f"dist must be (N, N), got {tuple(dist.shape)}")
     _check_labels(labels, n)
+    same = labels[:, None] == labels[None, :]
+    positive = same & ~torch.eye(n, dtype=torch.bool, device=dist.device)
+    return semihard_negatives_masked(dist, positive, ~same)
+
+
+def semihard_negatives_masked(dist: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+    """`semihard_negatives` with the pairs given as masks rather than labels.
+
+    Args:
+        dist: `(N, N)` pairwise distances.
+        positive: `(N, N)` bool, the (anchor, positive) pairs.
+        negative: `(N, N)` bool, `negative[a, n]`: n may serve as a negative of anchor a.
+
+    Returns:
+        `(N, N)` long, as `semihard_negatives`: the semi-hard negative of each positive pair
+        (smallest d(a, n) > d(a, p) among a's negatives, else a's farthest negative), -1 elsewhere.
+    """
+    n = dist.shape[0]
     with torch.no_grad():
         d = dist.detach()
-        same = labels[:, None] == labels[None, :]
-        positive = same & ~torch.eye(n, dtype=torch.bool, device=d.device)
-        neg_count = (~same).sum(dim=1)  # (N,)
-        neg_sorted, order = d.masked_fill(same, float("inf")).sort(dim=1, stable=True)
+        neg_count = negative.sum(dim=1)  # (N,)
+        neg_sorted, order = d.masked_fill(~negative, float("inf")).sort(dim=1, stable=True)
         # first negative (in sorted order) with d(a, n) > d(a, p): searchsorted(right=True)
         k = torch.searchsorted(neg_sorted.contiguous(), d.contiguous(), right=True)
         semi = order.gather(1, k.clamp(max=n - 1))
@@ -261,6 +283,18 @@ def semihard_negatives(dist: Tensor, labels: Tensor) -> Tensor:
         chosen = torch.where(k < neg_count[:, None], semi, farthest)
         chosen = torch.where(positive & (neg_count[:, None] > 0), chosen, -1)
     return chosen
+
+
+def _semihard_hinge(dist_mat: Tensor, positive: Tensor, negative: Tensor, margin: float) -> Tensor:
+    """Mean over the positive pairs of `max(d_ap - d_an* + margin, 0)`, n* the semi-hard negative
+    (d_an* = 0 for an anchor without negatives, as TF); 0 (attached) without positive pairs."""
+    chosen = semihard_negatives_masked(dist_mat, positive, negative)
+    d_an = dist_mat.gather(1, chosen.clamp(min=0)).masked_fill(chosen < 0, 0.0)
+    hinge = (dist_mat - d_an + margin).clamp(min=0.0)
+    num_pos = positive.sum()
+    if num_pos == 0:
+        return dist_mat.sum() * 0.0
+    return hinge[positive].sum() / num_pos
 
 
 def triplet_semihard_loss(
@@ -302,17 +336,62 @@ def triplet_semihard_loss(
         labels = gather_no_grad(labels)
     dist_mat = pairwise_distance(embeddings, squared=squared)
     n = dist_mat.shape[0]
-    chosen = semihard_negatives(dist_mat, labels)
-    d_an = dist_mat.gather(1, chosen.clamp(min=0)).masked_fill(chosen < 0, 0.0)
-    positive = (labels[:, None] == labels[None, :]) & ~torch.eye(
-        n, dtype=torch.bool, device=labels.device
-    )
+    same = labels[:, None] == labels[None, :]
+    positive = same & ~torch.eye(n, dtype=torch.bool, device=labels.device)
     # L = sum_{a != p, y_a = y_p} max(d_ap - d_an* + margin, 0) / #positive pairs
-    hinge = (dist_mat - d_an + margin).clamp(min=0.0)
-    num_pos = positive.sum()
-    if num_pos == 0:
-        return embeddings.sum() * 0.0
-    return hinge[positive].sum() / num_pos
+    return _semihard_hinge(dist_mat, positive, ~same, margin)
+
+
+def singleview_tcn_loss(
+    embeddings: Tensor,
+    times: Tensor,
+    pos_radius: float,
+    neg_radius: float,
+    margin: float = 0.2,
+    sequence_ids: Tensor | None = None,
+    gather: bool = False,
+) -> Tensor:
+    """Single-view TCN loss of the reference code (tensorflow/models research/tcn
+    `svtcn_loss.singleview_tcn_loss`): every frame of a window is an anchor; its positives are the
+    other frames within `pos_radius` of it (`|t_p - t_a| <= pos_radius`), its negatives the frames
+    farther than `neg_radius` (`|t_n - t_a| > neg_radius`) and every frame of another sequence
+    (the reference's `multiseq`); for each (anchor, positive) pair the negative is mined semi-hard
+    (as `triplet_semihard_loss`), on squared distances, and the hinge `max(d_ap - d_an + margin, 0)`
+    is averaged over all positive pairs.
+
+    Args:
+        embeddings: `(N, D)` (the reference L2-normalizes them).
+        times: `(N,)` each frame's time, in the unit of the radii (frames in the reference, whose
+            `pos_radius: 6, neg_radius: 12` are 0.2 s and 0.4 s at 29 fps; seconds in tempssl).
+        pos_radius, neg_radius: as above; `neg_radius > pos_radius`.
+        margin: triplet margin (reference: 0.2).
+        sequence_ids: `(N,)` which window each frame comes from; None: one window.
+        gather: gather embeddings (with gradient), times and ids from all processes first (ids are
+            made unique per process); every process then computes the loss of the global batch.
+
+    Returns:
+        Scalar loss.
+    """
+    if not neg_radius > pos_radius:
+        raise ValueError(f"neg_radius ({neg_radius}) must be > pos_radius ({pos_radius})")
+    n = embeddings.shape[0]
+    if times.shape != (n,):
+        raise ValueError(f"times must be (N,) = ({n},), got {tuple(times.shape)}")
+    if sequence_ids is None:
+        sequence_ids = torch.zeros(n, dtype=torch.long, device=embeddings.device)
+    _check_labels(sequence_ids, n)
+    if gather and _world_size() > 1:
+        rank = dist.get_rank()
+        sequence_ids = sequence_ids.long() * _world_size() + rank  # unique across processes
+        embeddings = gather_with_grad(embeddings)
+        times, sequence_ids = gather_no_grad(times), gather_no_grad(sequence_ids)
+    dist_mat = pairwise_distance(embeddings, squared=True)
+    same_sequence = sequence_ids[:, None] == sequence_ids[None, :]
+    dt = (times[:, None] - times[None, :]).abs()
+    eye = torch.eye(dist_mat.shape[0], dtype=torch.bool, device=dist_mat.device)
+    positive = same_sequence & (dt <= pos_radius) & ~eye
+    negative = ~same_sequence | (dt > neg_radius)
+    return _semihard_hinge(dist_mat, positive, negative, margin)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -385,8 +464,12 @@ def _info_nce_one_way(
 
 
 def cpc_loss(
-    predictions: Tensor, latents: Tensor, targets: Tensor, gather: bool = False
-) -> tuple[Tensor, Tensor]:
+    predictions: Tensor,
+    latents: Tensor,
+    targets: Tensor,
+    gather: bool = False,
+    groups: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """CPC's InfoNCE (van den Oord et al. 2018, Eq. 3-4): every prediction must pick its target
     latent among all latents, scored by the log-bilinear `f = exp(z_j . z_hat_i)` (plain dot
     products, no normalization or temperature, as in CPC and DPC).
@@ -399,10 +482,15 @@ def cpc_loss(
         targets: `(M,)` long, index into `latents` of each prediction's true latent.
         gather: also score against the latents of every process (gathered with gradient); the
             loss is the mean over this process's predictions (gradient convention above).
+        groups: `(K,)` the sequence each latent belongs to (any ids), for `own_accuracy`; None:
+            all of this process's latents are one group.
 
     Returns:
-        `(loss, accuracy)`: the scalar loss and the fraction of predictions whose highest score is
-        their target (no gradient).
+        `(loss, accuracy, own_accuracy)`: the scalar loss; the fraction of predictions whose
+        highest score among all candidates is their target; and the same fraction among only the
+        latents of the target's own group (no gradient). Most candidates come from other
+        sequences, so `accuracy` rewards telling sequences apart; `own_accuracy` (chance 1 / group
+        size) shows whether the prediction tells apart the moments of its own sequence.
     """
     if predictions.ndim != 2 or latents.ndim != 2 or predictions.shape[1] != latents.shape[1]:
         raise ValueError(
@@ -410,11 +498,50 @@ def cpc_loss(
             f"and {tuple(latents.shape)}"
         )
     _check_labels(targets, predictions.shape[0])
+    if groups is not None and (groups.ndim != 1 or groups.shape[0] != latents.shape[0]):
+        raise ValueError(f"groups must be (K,) with K={latents.shape[0]}, got {tuple(groups.shape)}")
     candidates, offset = _gather(latents, with_grad=True) if gather else (latents, 0)
     logits = predictions @ candidates.T
     target = targets + offset
-    accuracy = (logits.detach().argmax(dim=1) == target).float().mean()
-    return F.cross_entropy(logits, target), accuracy
+    with torch.no_grad():
+        accuracy = (logits.argmax(dim=1) == target).float().mean()
+        own = logits[:, offset : offset + latents.shape[0]]  # a sequence's latents stay local
+        if groups is not None:
+            own = own.masked_fill(groups[None] != groups[targets][:, None], float("-inf"))
+        own_accuracy = (own.argmax(dim=1) == targets).float().mean()
+    return F.cross_entropy(logits, target), accuracy, own_accuracy
+
+
+def dpc_loss(
+    predictions: Tensor, targets: Tensor, gather: bool = False
+) -> tuple[Tensor, Tensor, Tensor]:
+    """DPC's dense InfoNCE (Han et al. 2019, Eq. 4): the prediction at (sequence b, step k,
+    location l) must pick the true feature at (b, k, l) among the features of every (b', k', l')
+    (scores are plain dot products, as in `cpc_loss`).
+
+    Candidates are all predicted blocks x locations of the (global) batch: other sequences ("easy"
+    negatives), the other steps at the same place (temporal) and the other places (spatial); the
+    reference (TengdaHan/DPC) puts them all in one softmax, as here.
+
+    Args:
+        predictions: `(B, K, D, h, w)` predicted feature maps of the K predicted blocks.
+        targets: `(B, K, D, h, w)` the true feature maps of those blocks.
+        gather: score against the targets of every process (with gradient; see `cpc_loss`).
+
+    Returns:
+        `(loss, accuracy, own_accuracy)` as `cpc_loss`, with a sequence's own K x h x w features as
+        its group (chance 1 / (K h w)); the loss is the mean over all B K h w predictions.
+    """
+    if predictions.ndim != 5 or predictions.shape != targets.shape:
+        raise ValueError(
+            "predictions and targets must both be (B, K, D, h, w) with the same shape, got "
+            f"{tuple(predictions.shape)} and {tuple(targets.shape)}"
+        )
+    _, steps, dim, h, w = predictions.shape
+    rows = predictions.permute(0, 1, 3, 4, 2).reshape(-1, dim)  # (b, k, y, x) row-major
+    candidates = targets.permute(0, 1, 3, 4, 2).reshape(-1, dim)
+    index = torch.arange(rows.shape[0], device=rows.device)
+    return cpc_loss(rows, candidates, index, gather=gather, groups=index // (steps * h * w))
 
 
 def info_nce(

@@ -46,7 +46,13 @@ def test_config_trains_as_written(config, tmp_path):
         for labels in ("knn_object_segments", "knn_action_segments"):
             assert summary["knn"][labels] > summary["knn_random_init"][labels], labels
     if config.name == "cpc.yaml":
-        # The pretext task is learned: the true future block is picked far above chance
-        # (1 in global batch x blocks = 160 candidates). The backbone's block features do not
-        # reliably beat random init in kNN on the toy data (README, known limitations).
-        assert summary["last_metrics"]["prediction_accuracy"] > 10 / 160
+        # Per-frame colour takes away the colour shortcut to "which video" (README); what the
+        # CPC-style run reliably learns on the toy data is motion in its block features.
+        assert summary["knn"]["knn_action_mean"] > summary["knn_random_init"]["knn_action_mean"]
+    if config.name == "dpc.yaml":
+        # DPC predicts: the true (block, location) among the sequence's own 3 x 4 x 4 candidates
+        # far above chance (1/48)
+        assert summary["last_metrics"]["own_prediction_accuracy"] > 3 / 48
+    if config.name == "shuffle_learn.yaml":
+        # order verification is learned: balanced training accuracy far above chance (0.5)
+        assert summary["last_metrics"]["order_balanced_accuracy"] > 0.7

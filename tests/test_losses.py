@@ -26,6 +26,7 @@ from tempssl.losses import (
     nt_xent,
     pairwise_distance,
     semihard_negatives,
+    singleview_tcn_loss,
     triplet_semihard_loss,
 )
 
@@ -177,6 +178,34 @@ def test_triplet_matches_brute_force(seed, squared):
     got.backward()
     ref.backward()
     torch.testing.assert_close(emb_a.grad, emb_b.grad, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_singleview_tcn_loss_matches_the_reference_loop(seed):
+    # tensorflow/models research/tcn svtcn_loss, read literally: every ordered pair within
+    # pos_radius of one sequence is a positive; negatives are frames of the same sequence farther
+    # than neg_radius, or of another sequence; semi-hard negative, else the farthest one
+    g = torch.Generator().manual_seed(seed)
+    n = 18
+    emb = torch.randn(n, 4, generator=g, dtype=D64)
+    times = torch.randint(0, 12, (n,), generator=g).to(D64)
+    ids = torch.randint(0, 2, (n,), generator=g)
+    got = singleview_tcn_loss(emb, times, pos_radius=2, neg_radius=4, margin=0.3, sequence_ids=ids)
+    d = pairwise_distance(emb)
+    total, count = 0.0, 0
+    for a in range(n):
+        negatives = [k for k in range(n) if ids[k] != ids[a] or abs(times[k] - times[a]) > 4]
+        for p in range(n):
+            if p == a or ids[p] != ids[a] or abs(times[p] - times[a]) > 2:
+                continue
+            semi = [d[a, k] for k in negatives if d[a, k] > d[a, p]]
+            d_an = min(semi) if semi else max((d[a, k] for k in negatives), default=0.0)
+            total += max(float(d[a, p] - d_an) + 0.3, 0.0)
+            count += 1
+    assert count > 0
+    assert got.item() == pytest.approx(total / count, abs=1e-10)
+    with pytest.raises(ValueError, match="neg_radius"):
+        singleview_tcn_loss(emb, times, pos_radius=2, neg_radius=2)
 
 
 def test_triplet_degenerate_batches():

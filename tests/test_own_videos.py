@@ -62,7 +62,8 @@ def test_single_view_configs_train_on_a_plain_folder(config, own_footage, tmp_pa
 
 def test_multiview_config_trains_on_two_long_recordings(long_scenes, tmp_path):
     summary = _train(CONFIGS[[c.name for c in CONFIGS].index("tcn.yaml")], long_scenes, tmp_path)
-    assert summary["steps"] == 2 and summary["global_batch"] == 32
+    # one block of 16 moments (one batch) per 10 s scene: two batches, each of one scene
+    assert summary["steps"] == 2 and summary["global_batch"] == 16
 
 
 @pytest.fixture(scope="module")

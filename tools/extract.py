@@ -21,6 +21,7 @@ from tempssl.data.sources import LAYOUTS, load_source
 from tempssl.data.transforms import decode_size_for
 from tempssl.eval.extract import (
     FEATURES,
+    METHOD_FEATURES,
     POOLINGS,
     ExtractSettings,
     default_windows,
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         "--features",
         default="backbone",
         choices=FEATURES,
-        help="backbone: the backbone's features; context: CPC's aggregated context of a sequence",
+        help="backbone: the backbone's features; context: CPC/DPC's aggregated context of a "
+        "sequence; embedding: the method's own per-frame embedding (TCN)",
     )
     parser.add_argument(
         "--clip-len", type=int, help="frames per clip (clip backbones; default: the run's clips)"
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             features=args.features,
             **windows,
         )
-        model = method if args.features == "context" else method.backbone
+        model = method if args.features in METHOD_FEATURES else method.backbone
         window_embedder(model, settings)  # windows the model cannot take fail here, not later
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -9,7 +9,7 @@ Batches (after the default collate) are dicts; the keys by sampler kind:
 | pairs | `anchor`, `positive`, `negative` `(B, C, H, W)` |
 | multiview | `views (B, V, C, H, W)` (synchronized views of one moment) |
 | tuples | `frames (B, 3, C, H, W)`, `label (B,)` (1 = in order, 0 = shuffled) |
-| sequences | `clip (B, N, L, C, H, W)` (N blocks of L frames) |
+| sequences | `clip (B, N, L, C, H, W)` (N blocks of L frames), `times (B, N * L)` (seconds) |
 | frames | `frames (B, K, C, H, W)`, or `views (B, K*V, C, H, W)` with a multi-view transform |
 | clips | `clip (B, C, T, H, W)` |
 
@@ -180,6 +180,9 @@ class PlanDataset(Dataset):
             sample["frames"] = out
         elif kind == "sequences":
             sample["clip"] = out.unflatten(0, (self.sampler.num_blocks, self.sampler.block_len))
+            info = self.source.videos[plan.videos[0]]
+            times = [info.frame_time(f) - info.offset for f in plan.frames[0]]
+            sample["times"] = torch.tensor(times, dtype=torch.float32)
         elif kind == "clips":
             sample["clip"] = out.permute(1, 0, 2, 3)  # (C, T, H, W)
         else:

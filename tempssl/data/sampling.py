@@ -269,20 +269,24 @@ class MultiViewSampler(Sampler):
 
     Videos are grouped into scenes by `VideoInfo.group`. Plans come in blocks of `moments_per_scene`
     consecutive plans from one scene (the same views, distinct moments at least `min_gap` seconds
-    apart where the span allows, else spread evenly), so a batch of consecutive plans holds several
-    moments of a scene whose other moments serve as negatives, as in the reference where a batch is
-    drawn from one sequence (tensorflow/models research/tcn: `examples_per_sequence`). Block order
-    is shuffled per epoch; when a scene has more than `views` views, each block picks `views` of
-    them at random. Each plan lists its views in a random order: the first is a random camera per
-    moment (the anchor of TCN's N-pairs loss), as the reference draws an anchor and a positive
-    view per pair (`get_tcn_anchor_pos_indices`).
+    apart where the span allows, else spread evenly). By default a block is one batch
+    (`moments_per_scene = batch_size`, which the trainer sets to its per-process batch): every
+    batch holds moments of a single scene, whose other moments are the negatives, as the
+    reference fills a batch from one sequence (tensorflow/models research/tcn
+    `get_tcn_anchor_pos_indices`: 16 anchor-positive pairs drawn without replacement from a
+    window of one sequence). Negatives from other scenes would differ in scene appearance, which
+    solves the loss without looking at time. Block order is shuffled per epoch; when a scene has
+    more than `views` views, each block picks `views` of them at random. Each plan lists its views
+    in a random order: the first is a random camera per moment (the anchor of TCN's N-pairs loss),
+    as the reference draws an anchor and a positive view per pair.
 
     Args:
         videos: the videos; those without a group, or in a scene with fewer than `views` views or
             whose views share no instant, are skipped.
         views: views per plan (>= 2). Default 2 (the paper's two-camera setup).
-        moments_per_scene: consecutive plans per block. Default 8 (our choice: 4 scenes per batch of
-            32; the reference draws all pairs of a batch from one sequence).
+        moments_per_scene: consecutive plans per block; None (default): `batch_size`.
+        batch_size: plans per batch, the block size when `moments_per_scene` is None (the trainer
+            passes `trainer.batch_size`). Default 16 (the reference's pairs per batch).
         min_gap: seconds between the moments of a block where possible. Default 0.4 s, the
             single-view TCN negative margin (12 frames at 29 fps) of the same reference.
         blocks_per_scene: blocks per usable scene per epoch; None: the footage rule over the span
@@ -301,7 +305,8 @@ class MultiViewSampler(Sampler):
         videos: Sequence[VideoInfo],
         *,
         views: int = 2,
-        moments_per_scene: int = 8,
+        moments_per_scene: int | None = None,
+        batch_size: int = 16,
         min_gap: float = 0.4,
         blocks_per_scene: int | None = None,
         seed: int = 0,
@@ -310,6 +315,9 @@ class MultiViewSampler(Sampler):
     ) -> None:
         super().__init__(videos, seed=seed, seconds_per_plan=seconds_per_plan, min_plans=min_plans)
         self.views = _int_at_least(self, "views", views, 2)
+        self.batch_size = _int_at_least(self, "batch_size", batch_size, 1)
+        if moments_per_scene is None:
+            moments_per_scene = self.batch_size
         self.moments_per_scene = _int_at_least(self, "moments_per_scene", moments_per_scene, 1)
         self.blocks_per_scene = _optional_int(self, "blocks_per_scene", blocks_per_scene, 1)
         if not (_is_number(min_gap) and min_gap >= 0):
@@ -406,38 +414,54 @@ class MultiViewSampler(Sampler):
 
 
 class TupleSampler(Sampler):
-    """Ordered or shuffled frame triplets: shuffle-and-learn (Misra et al. 2016).
+    """Ordered or shuffled frame triplets: shuffle-and-learn (Misra et al. 2016, Sec. 3.2).
 
-    Defining property: five frames `a < b < c < d < e` lie in a window of `window` frames, with
-    `b - a >= outer_gap` and `e - d >= outer_gap`. A positive is `(b, c, d)` (label 1), a negative
-    `(b, a, d)` or `(b, e, d)` (label 0, either with equal probability): the outer positions always
-    hold `b` and `d`, and only the order of the middle frame tells them apart. With
-    `accept_reversed=True` each tuple is also reversed with probability 1/2 (`(d, c, b)` is then a
-    positive, `(d, a, b)` a negative), as the paper adds the inverted order of every instance.
+    The paper's tuples: five frames `a < b < c < d < e`; a positive is `(b, c, d)` (label 1), a
+    negative `(b, a, d)` or `(b, e, d)` (label 0): the outer positions always hold `b` and `d`,
+    with `d - b <= tau_max` (`window`), and a negative's odd frame lies outside `[b, d]` by at
+    least `tau_min` (`outer_gap`). With `accept_reversed=True` each tuple is also reversed with
+    probability 1/2 (`(d, c, b)` is then a positive, `(d, a, b)` a negative), as the paper adds the
+    inverted order of every instance.
 
-    Defaults follow the paper (Sec. 3.2): `window=60` and `outer_gap=15` read its tau_max = 60 and
-    tau_min = 15 frames as the window and the minimum distance of the negatives' odd frame;
-    `positive_fraction=0.25` is its 1:3 positive:negative ratio.
+    Defining property: only the order tells the labels apart. Drawn this way, label-independent
+    quantities are drawn first and the label last, so that
+    - the middle frame's absolute position in the video has the same distribution for both
+      labels (`m` is drawn first, uniform or by motion, over the frames that leave room for any
+      tuple around it), and
+    - the three pairwise frame distances of a tuple are the same multiset `{g, E - g, E}` for both
+      labels: `E` (the tuple's extent, uniform in `[outer_gap + 2, window]`) and `g` (uniform in
+      `[outer_gap, E - 2]`) are drawn before the label. A positive puts `m` between the outer
+      frames, at `g` from one of them and `E - g` from the other; a negative puts `m` outside them,
+      at `g` from the nearer one and `E` from the farther.
+    So neither "where in the video" nor "how far apart" frames are carries the label, only which of
+    the three frames lies between the other two. This is our reading of the paper's constraints
+    (`tau_max = max |b - d|`, `tau_min = min(|a - b|, |d - e|)`); the paper's own draw (five sorted
+    frames in a window) lets positives be tighter than negatives, a "near-duplicate" shortcut, and
+    on videos not much longer than the window the middle frame's position gives the label away.
+
+    Defaults follow the paper: `window=60` (tau_max) and `outer_gap=15` (tau_min) frames at 30
+    fps, and `positive_fraction=0.25`, its 1:3 positive:negative ratio.
 
     Motion: the paper samples tuples from high-motion windows. With `motion` (per video a float
-    array `(num_frames,)` of per-frame motion, e.g. mean absolute frame difference), the window start
-    is drawn with probability proportional to the window's summed motion plus `motion_floor` times
-    the video's mean window motion (so quiet parts, and videos with no motion at all, are still
-    drawn); without it, uniformly. Videos are visited uniformly (`samples_per_video` each).
+    array `(num_frames,)` of per-frame motion, e.g. mean absolute frame difference), the middle
+    frame is drawn with probability proportional to the motion summed over the `window` frames
+    centred on it plus `motion_floor` times the video's mean (so quiet parts, and videos with no
+    motion at all, are still drawn); without it, uniformly. Videos are visited by the footage rule.
 
     Args:
-        videos: the videos; those shorter than `window` frames are skipped.
-        window: frames the five frames lie in (>= 2 * outer_gap + 3). Default 60.
-        outer_gap: minimum `b - a` and `e - d`. Default 15.
+        videos: the videos; those shorter than `2 * outer_gap + 5` frames are skipped.
+        window: tau_max, the largest distance between the tuple's outer frames. Default 60.
+        outer_gap: tau_min, the smallest distance of a negative's odd frame from `[b, d]`.
+            Default 15. `window >= outer_gap + 2`.
         positive_fraction: probability that a plan is a positive. Default 0.25.
         accept_reversed: also emit reversed tuples (same labels). Default True (as in the paper).
         motion: optional per-video motion arrays, aligned with `videos`.
-        motion_floor: weight added to every window start, relative to the mean window motion.
+        motion_floor: weight added to every middle frame, relative to the mean window motion.
         samples_per_video: plans per usable video per epoch; None: the footage rule.
         seed: the sampler's seed.
         seconds_per_plan, min_plans: the footage rule's parameters (module docstring).
 
-    Plan: `frames = ((x, y, z),)`, label 1 (in order) or 0 (shuffled).
+    Plan: `frames = ((x, y, z),)`, label 1 (in order) or 0 (shuffled); `y` is the middle frame `m`.
     """
 
     kind: ClassVar[str] = "tuples"
@@ -459,7 +483,7 @@ class TupleSampler(Sampler):
     ) -> None:
         super().__init__(videos, seed=seed, seconds_per_plan=seconds_per_plan, min_plans=min_plans)
         self.outer_gap = _int_at_least(self, "outer_gap", outer_gap, 1, "frames")
-        self.window = _int_at_least(self, "window", window, 2 * self.outer_gap + 3, "frames")
+        self.window = _int_at_least(self, "window", window, self.outer_gap + 2, "frames")
         if not (_is_number(positive_fraction) and 0 <= positive_fraction <= 1):
             raise ValueError(
                 f"TupleSampler: positive_fraction must be in [0, 1], got {positive_fraction!r}"
@@ -470,11 +494,12 @@ class TupleSampler(Sampler):
         self.accept_reversed = bool(accept_reversed)
         self.motion_floor = float(motion_floor)
         self.samples_per_video = _optional_int(self, "samples_per_video", samples_per_video, 1)
+        self.min_extent = self.outer_gap + 2  # the smallest tuple: g = outer_gap, E - g = 2
         self._ids = self._keep(
-            self._num_frames >= self.window, f"at least window = {self.window} frames"
+            self._num_frames >= 2 * self.min_extent + 1,
+            f"at least 2 * (outer_gap + 2) + 1 = {2 * self.min_extent + 1} frames",
         )
         self._visit_videos(self.samples_per_video)
-        self._starts = self._num_frames - self.window + 1  # possible window starts per video
         self._cdf = None if motion is None else self._motion_cdf(motion)
 
     def __len__(self) -> int:
@@ -483,38 +508,45 @@ class TupleSampler(Sampler):
     def plans(self, epoch: int) -> list[Plan]:
         rng = self._rng(epoch)
         vid = self._visit_order(rng)
-        start = self._window_start(rng, vid)
-
-        # a < b < c < d < e with both outer gaps >= g are 5 distinct sorted positions among
-        # window - 2g + 2, shifted back into place
-        g = self.outer_gap
-        picks = np.sort(_draw_distinct(rng, np.full(len(vid), self.window - 2 * g + 2), 5), axis=1)
-        a, b, c, d, e = (start[:, None] + picks + np.array([0, g - 1, g - 1, g - 1, 2 * g - 2])).T
-
+        n = self._num_frames[vid]
+        # label-independent draws first: the middle frame, the extent, the nearer distance, a side
+        middle = self._middle_frame(rng, vid)  # in [min_extent, n - 1 - min_extent]
+        room = np.minimum(np.minimum(middle, n - 1 - middle), self.window)  # a tuple of E fits
+        extent = rng.integers(self.min_extent, room + 1)
+        near = rng.integers(self.outer_gap, extent - 1)  # g in [outer_gap, E - 2]
+        side = np.where(rng.random(len(vid)) < 0.5, 1, -1)  # where the nearer outer frame is
         positive = rng.random(len(vid)) < self.positive_fraction
-        odd = np.where(rng.random(len(vid)) < 0.5, a, e)
-        triple = np.stack([b, np.where(positive, c, odd), d], axis=1)
+        # positive: outer frames at m - side*g and m + side*(E - g) (m between them);
+        # negative: both on one side of m, at m + side*g and m + side*E (m outside, g from [b, d])
+        first = middle + side * np.where(positive, -near, near)
+        last = middle + side * np.where(positive, extent - near, extent)
+        b, d = np.minimum(first, last), np.maximum(first, last)
+        triple = np.stack([b, middle, d], axis=1)
         if self.accept_reversed:
             flip = rng.random(len(vid)) < 0.5
             triple[flip] = triple[flip, ::-1]
         return _single_view_plans(vid, triple, positive.astype(np.int64))
 
-    def _window_start(self, rng: np.random.Generator, vid: np.ndarray) -> np.ndarray:
+    def _middle_frame(self, rng: np.random.Generator, vid: np.ndarray) -> np.ndarray:
+        lo, span = self.min_extent, self._num_frames[vid] - 2 * self.min_extent
         if self._cdf is None:
-            return rng.integers(0, self._starts[vid])
+            return lo + rng.integers(0, span)
         # one search in the concatenated per-video CDFs, video r's shifted to [r, r + 1]
         cdf, base = self._cdf
         rank = np.searchsorted(self._ids, vid)
         index = np.searchsorted(cdf, rank + rng.random(len(vid)), side="right")
-        return np.minimum(index - base[rank], self._starts[vid] - 1)
+        return lo + np.minimum(index - base[rank], span - 1)
 
     def _motion_cdf(self, motion: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Per usable video, the CDF over its middle frames `[min_extent, n - 1 - min_extent]` of
+        the motion summed over the `window` frames centred on each (clipped to the video)."""
         if len(motion) != len(self.videos):
             raise ValueError(
                 f"TupleSampler: motion must have one array per video ({len(self.videos)}), "
                 f"got {len(motion)}"
             )
         cdfs = []
+        half = self.window // 2
         for rank, i in enumerate(self._ids):
             scores = np.asarray(motion[i], dtype=np.float64)
             n = int(self._num_frames[i])
@@ -524,7 +556,9 @@ class TupleSampler(Sampler):
                     f"(num_frames,) = ({n},) for {self.videos[i].path}, got shape {scores.shape}"
                 )
             total = np.concatenate([[0.0], np.cumsum(scores)])
-            window_motion = total[self.window :] - total[: -self.window]
+            centre = np.arange(self.min_extent, n - self.min_extent)
+            lo, hi = np.maximum(centre - half, 0), np.minimum(centre + half + 1, n)
+            window_motion = total[hi] - total[lo]
             weight = window_motion + self.motion_floor * window_motion.mean()
             cdf = np.cumsum(weight) / weight.sum() if weight.sum() > 0 else _uniform_cdf(len(weight))
             cdf[-1] = 1.0

@@ -6,6 +6,15 @@ textured object (one of 10 `OBJECTS`, each with its own shape, texture and colou
 textured background (smooth noise or a gradient), while one or two small blobs move about independently
 of the labels. Start position, orientation, speed, size and colour vary per scene.
 
+Every motion has three phases (`PHASES`), the same for all actions: the object speeds up from rest
+(`accelerate`), goes at a steady speed (`move`) and slows down to rest (`settle`). Its speed follows a
+trapezoid over time whose two corners are drawn per scene (the first between 20 % and 35 % of the
+video, the second between 65 % and 80 %); the motion (a translation, a rotation, or the logarithm of
+the size) is proportional to `progress`, the fraction of the action completed: 0 at the first frame,
+1 at the last, non-decreasing. Frame `t`'s phase is the part of the trapezoid that its time
+`t / (T - 1)` falls in. Phases show in speed, i.e. over frames; a single frame shows only how far
+the motion has got.
+
 Two cameras film each scene, synchronized (same frame count and fps, frame `t` of both shows the same
 moment, offset 0): `view0` looks straight at the world; `view1` sees it from another viewpoint (zoomed
 out, shifted, rotated 10-23 degrees, with a slight perspective tilt) and with another colour response
@@ -18,6 +27,10 @@ Layout written by `make_toy_dataset` (and by `toy_root`, into the cache, on firs
       classes.json                  {"object": [10 names], "action": [8 names]}
       train.csv, val.csv, test.csv  columns path,object,action,scene,view: path relative to <root>
                                     (e.g. train/scene_0007/view0.mp4), object and action class names
+      frames.csv                    per-frame labels of every video of every split, columns
+                                    path,frame,label,progress: the frame index (from 0), its phase
+                                    name (`PHASES`) and progress in [0, 1]; the format that
+                                    `tempssl.eval.frame_labels.read_frame_labels` reads
       train/scene_0000/view0.mp4    multi-view layout: <split>/<scene>/<view>.mp4
       train/scene_0000/view1.mp4
       ...
@@ -83,9 +96,12 @@ ACTIONS = (
     "grow",
     "shrink",
 )
+PHASES = ("accelerate", "move", "settle")
 VIEWS = ("view0", "view1")
 CSV_COLUMNS = ("path", "object", "action", "scene", "view")
-TOY_VERSION = 1
+FRAME_CSV_COLUMNS = ("path", "frame", "label", "progress")
+# 2: accelerate / move / settle speed profile (was constant speed), frames.csv
+TOY_VERSION = 2
 DEFAULT_SCENES = {"train": 160, "val": 40, "test": 40}
 DEFAULT_FRAMES = 40
 DEFAULT_SIZE = 64
@@ -95,6 +111,7 @@ __all__ = [
     "ACTIONS",
     "DEFAULT_SCENES",
     "OBJECTS",
+    "PHASES",
     "Scene",
     "SceneSpec",
     "make_toy_dataset",
@@ -259,6 +276,9 @@ class Scene:
         centre: float64 (T, 2) the object's centre (x, y).
         angle: float64 (T,) the object's orientation.
         radius: float64 (T,) the object's size: its shape fits in a circle of about this radius.
+        progress: float64 (T,) the fraction of the action completed, 0 at the first frame, 1 at the
+            last, non-decreasing (the motion is proportional to it).
+        phase: int64 (T,) each frame's phase, an index into `PHASES` (non-decreasing).
         colours: float64 (2, 3) the object texture's two RGB colours, in [0, 1].
         background: float64 (3, 3) base RGB (row 0) and its change per world unit along x and y.
         waves: float64 (K, 6) background texture waves: frequency (x, y), phase, RGB amplitude.
@@ -276,6 +296,8 @@ class Scene:
     centre: np.ndarray
     angle: np.ndarray
     radius: np.ndarray
+    progress: np.ndarray
+    phase: np.ndarray
     colours: np.ndarray
     background: np.ndarray
     waves: np.ndarray
@@ -302,7 +324,10 @@ def sample_scene(spec: SceneSpec, num_frames: int, seed: int) -> Scene:
         seed: the dataset seed.
     """
     rng = np.random.default_rng([seed, _split_key(spec.split), 1, spec.index])
-    centre, angle, radius = _object_motion(rng, ACTIONS[spec.action], num_frames)
+    # timing from its own stream: the rest of the scene is the same as without a speed profile
+    timing = np.random.default_rng([seed, _split_key(spec.split), 2, spec.index])
+    progress, phase = _speed_profile(timing, num_frames)
+    centre, angle, radius = _object_motion(rng, ACTIONS[spec.action], progress)
     blob_centre, blob_radius, blob_colour = _blobs(rng, num_frames)
     gain, gamma, brightness = _colour_responses(rng)
     return Scene(
@@ -311,6 +336,8 @@ def sample_scene(spec: SceneSpec, num_frames: int, seed: int) -> Scene:
         centre=centre,
         angle=angle,
         radius=radius,
+        progress=progress,
+        phase=phase,
         colours=_object_colours(rng, spec.object),
         background=_background_colours(rng),
         waves=_background_waves(rng),
@@ -424,21 +451,31 @@ def _write_scenes(
 
 
 def _write_scene(job: tuple[Path, SceneSpec, _Settings]) -> list[dict[str, str]]:
-    """Render and encode both views of one scene; return its CSV rows."""
+    """Render and encode both views of one scene; return its CSV rows.
+
+    A row's `frames` holds the video's per-frame rows for frames.csv (both views film the same
+    moments, so they share phases and progress).
+    """
     root, spec, settings = job
     scene = sample_scene(spec, settings.num_frames, settings.seed)
     folder = root / spec.split / spec.name
     folder.mkdir(parents=True)
     rows = []
     for view, view_name in enumerate(VIEWS):
-        _encode(folder / f"{view_name}.mp4", render_view(scene, view, settings.size), settings.fps)
+        path = f"{spec.split}/{spec.name}/{view_name}.mp4"
+        _encode(root / path, render_view(scene, view, settings.size), settings.fps)
+        frames = [
+            {"path": path, "frame": str(t), "label": PHASES[p], "progress": f"{s:.6f}"}
+            for t, (p, s) in enumerate(zip(scene.phase.tolist(), scene.progress.tolist(), strict=True))
+        ]
         rows.append(
             {
-                "path": f"{spec.split}/{spec.name}/{view_name}.mp4",
+                "path": path,
                 "object": OBJECTS[spec.object],
                 "action": ACTIONS[spec.action],
                 "scene": spec.name,
                 "view": view_name,
+                "frames": frames,
             }
         )
     return rows
@@ -459,14 +496,20 @@ def _encode(path: Path, frames: np.ndarray, fps: int) -> None:
         container.mux(stream.encode(None))
 
 
-def _write_index(root: Path, rows: list[dict[str, str]], settings: _Settings) -> None:
-    """classes.json, one CSV per split, then DONE."""
+def _write_index(root: Path, rows: list[dict], settings: _Settings) -> None:
+    """classes.json, one CSV per split, frames.csv, then DONE."""
     (root / "classes.json").write_text(json.dumps({"object": list(OBJECTS), "action": list(ACTIONS)}))
     for split in settings.scenes:
         with open(root / f"{split}.csv", "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=CSV_COLUMNS, lineterminator="\n")
+            writer = csv.DictWriter(
+                file, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n"
+            )
             writer.writeheader()
             writer.writerows(row for row in rows if row["path"].startswith(f"{split}/"))
+    with open(root / "frames.csv", "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=FRAME_CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(frame for row in rows for frame in row["frames"])
     (root / "DONE").write_text(json.dumps({**settings.as_dict(), "videos": len(rows)}, sort_keys=True))
 
 
@@ -505,11 +548,33 @@ def _split_key(split: str) -> int:
 _MOVES = {"move_left": (0, -1), "move_right": (0, 1), "move_up": (1, -1), "move_down": (1, 1)}
 
 
+def _speed_profile(rng: np.random.Generator, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Progress `(T,)` in [0, 1] and phase `(T,)` (index into `PHASES`) of a trapezoid speed profile.
+
+    Over normalized time `t` in [0, 1] the speed rises linearly from 0 until `t1` (accelerate), stays
+    at its peak `v` until `t2` (move) and falls linearly to 0 at 1 (settle); progress is its integral,
+    with `v = 2 / (1 + t2 - t1)` so that the whole action is completed at `t = 1`.
+    """
+    t1, t2 = rng.uniform(0.2, 0.35), rng.uniform(0.65, 0.8)
+    peak = 2.0 / (1.0 + t2 - t1)
+    t = np.linspace(0.0, 1.0, num_frames)
+    progress = np.where(
+        t < t1,
+        peak * t**2 / (2 * t1),
+        np.where(t < t2, peak * (t1 / 2 + t - t1), 1 - peak * (1 - t) ** 2 / (2 * (1 - t2))),
+    )
+    phase = np.searchsorted([t1, t2], t, side="right").astype(np.int64)
+    return np.clip(progress, 0.0, 1.0), phase
+
+
 def _object_motion(
-    rng: np.random.Generator, action: str, num_frames: int
+    rng: np.random.Generator, action: str, progress: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centre `(T, 2)`, angle `(T,)` and radius `(T,)` of the object performing `action`."""
-    progress = np.linspace(0.0, 1.0, num_frames)
+    """Centre `(T, 2)`, angle `(T,)` and radius `(T,)` of the object performing `action`.
+
+    The translation, the rotation and the logarithm of the size are proportional to `progress`.
+    """
+    num_frames = len(progress)
     radius = np.full(num_frames, rng.uniform(0.26, 0.32))
     angle = np.full(num_frames, rng.uniform(-np.pi, np.pi))
     centre = np.tile(rng.uniform(-0.3, 0.3, size=2), (num_frames, 1))
@@ -526,7 +591,7 @@ def _object_motion(
     else:
         small, large = rng.uniform(0.5, 0.6), rng.uniform(1.45, 1.6)
         first, last = (small, large) if action == "grow" else (large, small)
-        radius = radius * np.geomspace(first, last, num_frames)
+        radius = radius * first * (last / first) ** progress
     return centre, angle, radius
 
 

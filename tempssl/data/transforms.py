@@ -4,6 +4,9 @@ Frames arrive from `tempssl.video` as `torch.uint8 (T, H, W, 3)` RGB. Two modes:
 
 - `ClipTransform`: one draw of random parameters (crop box, flip, colour jitter, grayscale, blur,
   solarize) for all T frames of a clip or tuple, so that temporal order and motion keep their meaning.
+  With `color_per_frame=True` the crop and flip stay one draw for the clip but the colour ops draw
+  their parameters for every frame (Dense Predictive Coding, Han et al. 2019: so that colour alone
+  cannot tell which sequence a block comes from).
 - `MultiViewTransform`: the two-view recipes of SimCLR, MoCo v2 and MoCo v3 / BYOL, where every view
   draws its own parameters (and shares them across its own frames).
 
@@ -107,6 +110,7 @@ _RECIPES: dict[str, tuple[dict[str, Any], ...]] = {
 }
 
 TRANSFORM_NAMES: tuple[str, ...] = ("clip", "clip_eval", *_RECIPES)
+_GRAYSCALE_MODES = ("luma", "channel")
 
 # Keyword arguments of ClipTransform that a MultiViewTransform recipe sets and a caller may override.
 _AUGMENTATION_ARGS = (
@@ -116,6 +120,8 @@ _AUGMENTATION_ARGS = (
     "color_jitter",
     "color_jitter_p",
     "grayscale_p",
+    "grayscale_mode",
+    "color_per_frame",
     "blur_p",
     "blur_sigma",
     "solarize_p",
@@ -155,6 +161,8 @@ class ClipTransform(nn.Module):
     Train mode: RandomResizedCrop(size, scale, ratio) and horizontal flip on uint8, then, on float
     in [0, 1], optional colour jitter (random order of brightness/contrast/saturation/hue, applied
     with probability `color_jitter_p`), grayscale, Gaussian blur and solarize, then normalization.
+    The colour ops (jitter, grayscale, blur, solarize) draw once per call, or once per frame with
+    `color_per_frame` (each frame then gets its own factors, order and coin flips).
     Eval mode (`train=False`): resize the short side to `resize`, center crop `size`, normalize;
     the augmentation arguments are checked but not used.
 
@@ -168,6 +176,11 @@ class ClipTransform(nn.Module):
             (factors drawn from [1 - x, 1 + x], hue from [-h, h] with h <= 0.5), or None for none.
         color_jitter_p: probability of applying the colour jitter.
         grayscale_p: probability of converting to grayscale (kept as 3 channels).
+        grayscale_mode: "luma" (torchvision's weighted sum of R, G, B) or "channel" (one of R, G,
+            B at random copied to all three: DPC's `RandomGray`, TengdaHan/DPC
+            utils/augmentation.py).
+        color_per_frame: draw the colour ops' parameters for every frame instead of once for the
+            clip (DPC's per-frame `ColorJitter` and `RandomGray`); crop and flip stay clip-wide.
         blur_p: probability of a Gaussian blur; the kernel is about 10% of `size` (odd, >= 3).
         blur_sigma: (lo, hi) range of the blur's standard deviation in pixels.
         solarize_p: probability of solarizing (inverting values >= 0.5, i.e. >= 128 in uint8).
@@ -201,6 +214,8 @@ class ClipTransform(nn.Module):
         color_jitter: Sequence[float] | None = None,
         color_jitter_p: float = 0.8,
         grayscale_p: float = 0.0,
+        grayscale_mode: str = "luma",
+        color_per_frame: bool = False,
         blur_p: float = 0.0,
         blur_sigma: Sequence[float] = (0.1, 2.0),
         solarize_p: float = 0.0,
@@ -222,6 +237,10 @@ class ClipTransform(nn.Module):
         ]:
             _check_probability(p, name)
         color_jitter = _check_color_jitter(color_jitter)
+        if grayscale_mode not in _GRAYSCALE_MODES:
+            raise ValueError(_unknown_name_message("grayscale_mode", grayscale_mode, _GRAYSCALE_MODES))
+        if not isinstance(color_per_frame, bool):
+            raise ValueError(f"color_per_frame must be true or false, got {color_per_frame!r}")
         if resize is not None:
             _check_size(resize, "resize")
             if resize < size:
@@ -231,6 +250,7 @@ class ClipTransform(nn.Module):
         self.size = size
         self.train_mode = train  # not `train`: that would shadow nn.Module.train()
         self.flip_p = flip_p if train else 0.0
+        self.color_per_frame = color_per_frame
         if train:
             crop = v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True)
             geometric: list[nn.Module] = [crop]
@@ -238,7 +258,9 @@ class ClipTransform(nn.Module):
             if color_jitter is not None and color_jitter_p > 0:
                 jitter = _ClipColorJitter(*color_jitter)
                 color.append(v2.RandomApply(nn.ModuleList([jitter]), p=color_jitter_p))
-            if grayscale_p > 0:
+            if grayscale_p > 0 and grayscale_mode == "channel":
+                color.append(_RandomChannelGray(p=grayscale_p))
+            elif grayscale_p > 0:
                 color.append(v2.RandomGrayscale(p=grayscale_p))
             if blur_p > 0:
                 blur = _SeparableGaussianBlur(_blur_kernel_size(size), sigma=blur_sigma)
@@ -270,7 +292,11 @@ class ClipTransform(nn.Module):
             clip = clip.flip(-1)
         # Colour ops and normalization are several times faster on a contiguous float tensor.
         clip = clip.to(torch.float32, memory_format=torch.contiguous_format).div_(255)
-        clip = self.color(clip).contiguous()  # grayscale returns an expanded view
+        if self.color_per_frame and len(self.color):
+            clip = torch.cat([self.color(frame) for frame in clip.split(1)])
+        else:
+            clip = self.color(clip)
+        clip = clip.contiguous()  # grayscale returns an expanded view
         if self.normalize is not None:
             clip = self.normalize(clip)  # in place: `clip` is a fresh tensor
         return clip[0] if single else clip
@@ -348,6 +374,21 @@ class MultiViewTransform(nn.Module):
     def forward(self, frames: torch.Tensor) -> list[torch.Tensor]:
         """Return `num_views` independently augmented float32 views of `frames` (see the class doc)."""
         return [view(frames) for view in self.views]
+
+
+class _RandomChannelGray(nn.Module):
+    """With probability `p`, one of R, G, B (drawn uniformly) copied to all three channels of
+    float `(..., 3, H, W)`: DPC's "grayscale", which its code calls channel splitting."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        if torch.rand(1) >= self.p:
+            return clip
+        channel = int(torch.randint(3, (1,)))
+        return clip[..., channel : channel + 1, :, :].expand_as(clip)
 
 
 class _ClipColorJitter(v2.ColorJitter):

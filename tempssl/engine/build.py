@@ -48,11 +48,14 @@ def training_dataset(
     seed: int,
     progress: bool = True,
     min_plans: int = 1,
+    batch_size: int | None = None,
 ) -> PlanDataset:
     """The plans of `sampler`, decoded and transformed as configured.
 
     `min_plans`: the fewest plans an epoch may have (the trainer asks for one global batch); the
     sampler's footage rule multiplies its counts up to it (`tempssl.data.sampling`).
+    `batch_size`: the per-process batch, for samplers that shape their plans by batch (multi-view
+    blocks of one scene per batch); default `trainer.batch_size`.
     """
     sampler_cls = SAMPLERS[cfg.sampler.name]
     extra: dict = {}
@@ -65,6 +68,8 @@ def training_dataset(
             )
         extra["motion"] = motion_profiles(source.videos, cfg.data.backend, progress=progress)
     extra["min_plans"] = min_plans
+    if "batch_size" in inspect.signature(sampler_cls.__init__).parameters:
+        extra["batch_size"] = cfg.trainer.batch_size if batch_size is None else batch_size
     sampler = construct("sampler.args", sampler_cls, cfg.sampler.args, source.videos, seed=seed, **extra)
     clip_transform = cfg.transforms.name in ("clip", "clip_eval")  # recipes check their own args
     transform = construct(

@@ -88,7 +88,7 @@ class OnlineKNN:
         )
         segmented, kept = [], []
         for source in (self.bank[0], self.query[0]):
-            features, _, problems = embed_windows(
+            features, _, _, problems = embed_windows(
                 backbone, source, list(range(len(source))), settings, device=self.device
             )
             ids = sorted(features)  # decoded videos only

@@ -17,6 +17,10 @@ One exporter per backbone name, in `EXPORTERS`:
 - `vit_tiny`, `vit_small`, `vit_base`: timm's state dict as it is (our ViT uses timm's names), for
   `timm.create_model("vit_<size>_patch16_224", pretrained=False, num_classes=0, img_size=...,
   patch_size=...)`, which has no classifier tensors. Needs timm (`pip install -e ".[timm]"`).
+- `x3d_xs`, `x3d_s`, `slow_r50`, `r2plus1d_r50`: pytorchvideo's builder state dict (e.g. for
+  `pytorchvideo.models.x3d.create_x3d(input_clip_length=4, input_crop_size=160)`), with a zero
+  400-class `blocks.5.proj`; checked after `tempssl.models.pytorchvideo_backbones.as_backbone`
+  (classifier dropped, pooling global). Needs pytorchvideo (`pip install -e ".[pytorchvideo]"`).
 - `small_cnn`, `small_3dcnn`: their own state dict; rebuild with
   `tempssl.models.build_backbone("small_cnn", width=...)` (or `"small_3dcnn"`).
 
@@ -41,7 +45,7 @@ from torch import nn
 from tempssl.atomic import atomic_path
 from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from tempssl.eval.checkpoints import checkpoint_state, find_config, load_method
-from tempssl.models import build_backbone, input_kind, without_classifier
+from tempssl.models import build_backbone, input_kind, pytorchvideo_backbones, without_classifier
 from tempssl.models.vit import VisionTransformer
 from tempssl.schema import TrainConfig
 
@@ -160,6 +164,22 @@ EXPORTERS.update(
         for arch in ("r3d_18", "r2plus1d_18", "mc3_18")
     }
 )
+
+
+def _pytorchvideo(name: str) -> Exporter:
+    """Exporter to pytorchvideo's builder of `name` (`create_x3d(...)` etc., see
+    `tempssl.models.pytorchvideo_backbones`): our keys plus a zero 400-class `blocks.5.proj`."""
+
+    def export(backbone: nn.Module, cfg: TrainConfig) -> BackboneExport:
+        try:
+            return BackboneExport(**pytorchvideo_backbones.export_fields(name, backbone))
+        except (ImportError, ValueError) as error:  # pytorchvideo missing, or another network
+            raise ExportError(f"cannot export {name}: {error}") from error
+
+    return export
+
+
+EXPORTERS.update({name: _pytorchvideo(name) for name in pytorchvideo_backbones.BUILDERS})
 
 
 def _rebuilt_with_tempssl(name: str) -> Exporter:

@@ -8,7 +8,9 @@ last ends at the last frame). What embeds it (`ExtractSettings.features`):
 - "backbone" with a clip backbone (`tempssl.models.input_kind`): clips `(C, W, H, W) -> (D,)`,
   by default the clips or blocks the run trained on (`default_windows`);
 - "context": CPC's aggregated context after a sequence of blocks (`CPC.context_embedding`),
-  by default the run's sequence (N blocks of L frames).
+  by default the run's sequence (N blocks of L frames);
+- "embedding": the method's own per-frame embedding (`frame_embedding`, e.g. TCN's 32-d output of
+  its spatial-softmax head, which the paper aligns videos with), single frames `(C, H, W) -> (E,)`.
 
 Large sets are processed in chunks of videos; each finished chunk is saved at once, so an
 interrupted extraction resumes where it stopped (same settings) instead of starting over. Videos
@@ -40,7 +42,8 @@ from tempssl.video import VideoError, open_video
 log = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "max", "concat", "none")
-FEATURES = ("backbone", "context")
+FEATURES = ("backbone", "context", "embedding")
+METHOD_FEATURES = ("context", "embedding")  # computed by the method, not its backbone
 
 
 @dataclass(frozen=True)
@@ -51,15 +54,16 @@ class ExtractSettings:
         frames_per_video: T windows (single frames unless `window_frames` > 1), evenly spaced.
         pooling: "mean" / "max" over the T windows -> `(D,)`; "concat" -> `(T*D,)` in time order;
             "none" -> the first window's vector as `embeddings` and all in `frame_embeddings`.
-        save_frames: also store every window's vector and time (`frame_embeddings`, `frame_times`;
-            a window's time is its middle frame's, a context's its last frame's).
+        save_frames: also store every window's vector, time and frame index (`frame_embeddings`,
+            `frame_times`, `frame_indices`: a window's time and index are its middle frame's, a
+            context's its last frame's).
         size: frames are resized (short side) and centre-cropped to `size` x `size`.
         mean, std: the normalization after scaling to [0, 1], the run's
             (`TransformConfig.normalization`); both None: none.
         decode_size: resize at decode time (short side; None = native), for speed on big videos.
         window_frames: W frames per window (1 for frame backbones).
         window_stride: frame step inside a window.
-        features: "backbone" or "context" (see the module docstring).
+        features: "backbone", "context" or "embedding" (see the module docstring).
         block_len: "context" only: frames per block (the window holds W / block_len blocks).
     """
 
@@ -125,6 +129,12 @@ def default_windows(
             raise ValueError(f"features 'context' needs a run trained on sequences, not {name!r}")
         length = args["num_blocks"] * args["block_len"]
         return {"window_frames": length, "window_stride": args["stride"], "block_len": args["block_len"]}
+    if features == "embedding":
+        if given:
+            raise ValueError(
+                "--features embedding embeds single frames: leave out --clip-len/--clip-stride"
+            )
+        return {"window_frames": 1, "window_stride": 1, "block_len": 1}
     if input_kind(backbone) != "clip":
         trained = (1, 1)  # frames per window, stride
     elif name == "sequences":
@@ -168,7 +178,7 @@ def extract_embeddings(
 ) -> Embeddings:
     """Embed every video of `source` and write the embedding folder `out`.
 
-    `model`: the backbone (features "backbone"), or the method (features "context").
+    `model`: the backbone (features "backbone"), or the method ("context", "embedding").
 
     Re-running with the same videos and settings reuses the finished result and finished chunks.
     With an `accelerate.Accelerator` of N processes (`accelerate launch tools/extract.py ...`),
@@ -204,10 +214,10 @@ def extract_embeddings(
         if chunk_file.is_file():
             bar.update(len(videos))
             continue
-        features, times, ok = embed_windows(
+        features, times, indices, ok = embed_windows(
             model, source, list(videos), settings, batch_size, num_workers, device, bar
         )
-        _save_chunk(chunk_file, features, times, ok, list(videos))
+        _save_chunk(chunk_file, features, times, indices, ok, list(videos))
     bar.close()
     _barrier(accelerator)
     if rank == 0:
@@ -234,14 +244,14 @@ def embed_windows(
     num_workers: int = 0,
     device: torch.device | str = "cpu",
     bar: tqdm | None = None,
-) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, str | None]]:
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, np.ndarray], dict[int, str | None]]:
     """Embed `settings.frames_per_video` evenly spaced windows of each video `ids[i]`.
 
-    `model`: the backbone, or for features "context" the method.
+    `model`: the backbone, or for features "context" and "embedding" the method.
 
     Returns, keyed by position `i` in `ids`: window vectors `(T, D)`, window times `(T,)` in
-    seconds, and None for a decoded video or the problem of an unreadable one (left out of the
-    first two).
+    seconds, the frame index `(T,)` int64 each window's time is taken from, and None for a decoded
+    video or the problem of an unreadable one (left out of the first three).
     """
     from tempssl.data.transforms import build_transform
 
@@ -251,20 +261,20 @@ def embed_windows(
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=list)
     was_training = model.training
     model = model.to(device).eval()
-    features, times, ok = {}, {}, {}
+    features, times, indices, ok = {}, {}, {}, {}
     for items in loader:
         good = [item for item in items if item[1] is not None]
-        for index, _, _, problem in items:
+        for index, *_, problem in items:
             ok[index] = problem
         if good:
             windows = torch.stack([item[1] for item in good]).to(device)  # (B, T, W, C, H, W)
             out = embed(windows.flatten(0, 1)).float().cpu().unflatten(0, windows.shape[:2])
-            for (index, _, t, _), vectors in zip(good, out, strict=True):
-                features[index], times[index] = vectors.numpy(), t.numpy()
+            for (index, _, t, at, _), vectors in zip(good, out, strict=True):
+                features[index], times[index], indices[index] = vectors.numpy(), t.numpy(), at
         if bar is not None:
             bar.update(len(items))
     model.train(was_training)
-    return features, times, ok
+    return features, times, indices, ok
 
 
 def window_embedder(model: nn.Module, settings: ExtractSettings):
@@ -284,6 +294,13 @@ def window_embedder(model: nn.Module, settings: ExtractSettings):
             )
         blocks = settings.window_frames // settings.block_len
         return lambda x: model.context_embedding(x.unflatten(1, (blocks, settings.block_len)))
+    if settings.features == "embedding":
+        if not callable(getattr(model, "frame_embedding", None)):
+            raise ValueError(
+                f"features 'embedding' needs a method with its own per-frame embedding (tcn), got "
+                f"{type(model).__name__}"
+            )
+        return lambda x: model.frame_embedding(x[:, 0])
     if input_kind(model) == "clip":
         return lambda x: model(x.transpose(1, 2))  # (B, C, W, H, W)
     if settings.window_frames != 1:
@@ -295,7 +312,8 @@ def window_embedder(model: nn.Module, settings: ExtractSettings):
 
 
 class _UniformWindows(Dataset):
-    """Item i: `(windows float (T, W, C, H, W), times (T,))` of one video, or None if unreadable."""
+    """Item i: `(i, windows float (T, W, C, H, W), times (T,), frame indices (T,), None)` of one
+    video, or `(i, None, None, None, problem)` if unreadable."""
 
     def __init__(self, source: VideoSource, ids: list[int], settings: ExtractSettings, transform):
         self.source, self.ids, self.settings, self.transform = source, ids, settings, transform
@@ -315,9 +333,9 @@ class _UniformWindows(Dataset):
                 times = reader.timestamps[at] + video.offset  # scene clock (multi-view)
         except VideoError as error:
             log.warning("skipping unreadable video: %s", error)
-            return i, None, None, str(error.problem)
+            return i, None, None, None, str(error.problem)
         windows = self.transform(frames).unflatten(0, indices.shape)  # clip-consistent per video
-        return i, windows, torch.from_numpy(times), None
+        return i, windows, torch.from_numpy(times), at.astype(np.int64), None
 
 
 def uniform_windows(num_frames: int, settings: ExtractSettings) -> np.ndarray:
@@ -330,7 +348,7 @@ def uniform_windows(num_frames: int, settings: ExtractSettings) -> np.ndarray:
     return np.minimum(starts.astype(np.int64)[:, None] + offsets, num_frames - 1)
 
 
-def _save_chunk(path: Path, features, times, ok, ids) -> None:
+def _save_chunk(path: Path, features, times, indices, ok, ids) -> None:
     good = [i for i in range(len(ids)) if ok[i] is None]
     arrays = {
         "ids": np.array([ids[i] for i in good], dtype=np.int64),
@@ -340,6 +358,7 @@ def _save_chunk(path: Path, features, times, ok, ids) -> None:
     if good:
         arrays["features"] = np.stack([features[i] for i in good])
         arrays["times"] = np.stack([times[i] for i in good])
+        arrays["indices"] = np.stack([indices[i] for i in good])
     tmp = path.with_name(f".{path.name}.tmp.npz")
     np.savez(tmp, **arrays)
     tmp.replace(path)
@@ -348,7 +367,7 @@ def _save_chunk(path: Path, features, times, ok, ids) -> None:
 def _combine(
     source, partial: Path, num_chunks: int, settings: ExtractSettings, info: dict
 ) -> Embeddings:
-    ids, features, times, bad = [], [], [], []
+    ids, features, times, indices, bad = [], [], [], [], []
     for number in range(num_chunks):
         with np.load(partial / f"chunk_{number:05d}.npz") as chunk:
             ids += chunk["ids"].tolist()
@@ -359,6 +378,7 @@ def _combine(
             if "features" in chunk.files:
                 features.append(chunk["features"])
                 times.append(chunk["times"])
+                indices.append(chunk["indices"])
     if not ids:
         raise unreadable_error(source.root, len(source), [(b["path"], b["problem"]) for b in bad])
     frame_features = np.concatenate(features)  # (N, T, D)
@@ -381,13 +401,24 @@ def _combine(
         views=np.array([v.view or "" for v in videos], dtype=str),
         frame_embeddings=frame_features.astype(np.float32) if keep_frames else None,
         frame_times=np.concatenate(times) if keep_frames else None,
+        frame_indices=np.concatenate(indices).astype(np.int64) if keep_frames else None,
         info={**info, "settings": settings.__dict__, "num_videos": len(videos), "unreadable": bad},
     )
 
 
+# what an extraction writes: a new format makes earlier folders and chunks be extracted again
+# (2: frame indices)
+_FORMAT = 2
+
+
 def _settings_key(source: VideoSource, settings: ExtractSettings, info: dict) -> str:
     payload = json.dumps(
-        {"videos": [v.path for v in source.videos], "settings": settings.__dict__, "info": info},
+        {
+            "format": _FORMAT,
+            "videos": [v.path for v in source.videos],
+            "settings": settings.__dict__,
+            "info": info,
+        },
         sort_keys=True,
         default=str,
     )
@@ -424,7 +455,7 @@ def random_init_baseline(folder: str | Path, progress: bool = True) -> Path:
     }
     baseline_info["weights"] = "random init"
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    network = model if settings.features == "context" else model.backbone
+    network = model if settings.features in METHOD_FEATURES else model.backbone
     extract_embeddings(
         network, source, out, settings, info=baseline_info, device=device, progress=progress
     )

@@ -1,4 +1,5 @@
-"""PNG figures of evaluation results: alignment curves, confusion matrices, embedding trajectories.
+"""PNG figures of evaluation results: alignment curves, confusion matrices, embedding trajectories,
+and the per-frame protocols (few-shot phase accuracy, progression, Kendall's tau histograms).
 
 matplotlib is optional: it is imported on first use with an ImportError that says how to install
 it. Figures are drawn on the Agg canvas without pyplot (no display, no global backend switch) and
@@ -128,6 +129,85 @@ def plot_trajectories(
     ax.set(xlabel="principal component 1", ylabel="principal component 2")
     ax.set_title("embedding trajectories (PCA of frame embeddings)")
     ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_few_shot(results: dict[str, dict], path: str | Path) -> Path:
+    """Phase accuracy against the number of labelled training videos, one line per result set.
+
+    Args:
+        results: `{name: phase result}` (`tempssl.eval.frame_commands.phase_command`'s "results":
+            "few_shot" entries with mean and std, and "accuracy" with all training videos).
+        path: the PNG to write.
+
+    Returns:
+        `path`.
+    """
+    fig, ax = _figure(6, 4.5)
+    for name, result in results.items():
+        few = sorted(result["few_shot"].values(), key=lambda r: r["shots"])
+        shots = [r["shots"] for r in few] + [result["num_train_videos"]]
+        accuracy = [r["accuracy_mean"] for r in few] + [result["accuracy"]]
+        spread = [r["accuracy_std"] for r in few] + [0.0]
+        ax.errorbar(shots, accuracy, yerr=spread, marker="o", capsize=3, label=name)
+    chance = next(iter(results.values()))["chance"]
+    ax.axhline(chance, color="black", linestyle="--", linewidth=1, label="majority phase")
+    ax.set(xscale="log", xlabel="labelled training videos", ylabel="phase accuracy (held-out frames)")
+    ax.set_title("phase classification (mean and std over draws)")
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_progression(
+    results: dict[str, tuple[np.ndarray, np.ndarray, float | None]], path: str | Path
+) -> Path:
+    """Predicted against true progress of held-out frames, one panel per result set.
+
+    Args:
+        results: `{name: (true progress (Q,), predicted (Q,), R^2)}`.
+        path: the PNG to write.
+
+    Returns:
+        `path`.
+    """
+    _matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5 * len(results), 5))
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(1, len(results), sharey=True))
+    for ax, (name, (true, predicted, r2)) in zip(axes, results.items(), strict=True):
+        true, predicted = np.asarray(true, np.float64), np.asarray(predicted, np.float64)
+        low, high = min(true.min(), 0.0), max(true.max(), 1.0)
+        ax.plot([low, high], [low, high], color="black", linestyle="--", linewidth=1, label="perfect")
+        ax.scatter(true, predicted, s=4, alpha=0.3)
+        r2_text = "-" if r2 is None else f"{r2:.3f}"
+        ax.set(xlabel="true progress", ylabel="predicted progress", title=f"{name}: R^2 {r2_text}")
+        ax.legend(fontsize="small", loc="upper left")
+    return _save(fig, path)
+
+
+def plot_tau_histogram(taus: dict[str, Sequence[float]], path: str | Path, bins: int = 20) -> Path:
+    """Histogram of the video pairs' Kendall's taus in [-1, 1], one outline per result set.
+
+    Args:
+        taus: `{name: taus of the pairs}` (NaN taus are left out).
+        path: the PNG to write.
+        bins: bins over [-1, 1].
+
+    Returns:
+        `path`.
+    """
+    fig, ax = _figure(6, 4.5)
+    for name, values in taus.items():
+        values = np.asarray(values, dtype=np.float64)
+        values = values[np.isfinite(values)]
+        label = f"{name} (mean {values.mean():.3f})" if len(values) else name
+        ax.hist(values, bins=bins, range=(-1, 1), histtype="step", linewidth=2, label=label)
+    ax.set(xlabel="Kendall's tau of a video pair", ylabel="video pairs", xlim=(-1, 1))
+    ax.set_title("nearest-neighbour frame order between videos of one action")
+    ax.legend(fontsize="small", loc="upper left")
     return _save(fig, path)
 
 

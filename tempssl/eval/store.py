@@ -11,6 +11,7 @@ A folder holds `embeddings.npz` and its sidecar `embeddings.json`:
 | `groups`, `views` | `(N,)` str | scene and view of multi-view sources ("" otherwise) |
 | `frame_embeddings` | `(N, T, D)` float32 | optional: every sampled frame's vector, in time order |
 | `frame_times` | `(N, T)` float64 | optional: those frames' times in seconds |
+| `frame_indices` | `(N, T)` int64 | optional: those frames' indices in their video (-1: padding) |
 
 The sidecar records the checkpoint, config and extraction settings. Files are written atomically.
 """
@@ -41,6 +42,7 @@ class Embeddings:
     views: np.ndarray
     frame_embeddings: np.ndarray | None = None
     frame_times: np.ndarray | None = None
+    frame_indices: np.ndarray | None = None
     info: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -55,7 +57,7 @@ def save_embeddings(folder: str | Path, data: Embeddings) -> Path:
         name: getattr(data, name)
         for name in ("embeddings", "paths", "labels", "classes", "groups", "views")
     }
-    for name in ("frame_embeddings", "frame_times"):
+    for name in ("frame_embeddings", "frame_times", "frame_indices"):
         if getattr(data, name) is not None:
             arrays[name] = getattr(data, name)
     with atomic_path(folder / ARRAYS) as tmp:

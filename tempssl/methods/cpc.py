@@ -1,6 +1,7 @@
 """Contrastive Predictive Coding over frame sequences (van den Oord et al., 2018, "Representation
 Learning with Contrastive Predictive Coding"), on blocks of video frames as in Dense Predictive
-Coding (Han et al. 2019).
+Coding (Han et al. 2019): CPC's model on DPC's blocks ("CPC-style"; DPC itself is
+`tempssl.methods.dpc`).
 
 A sequence of N blocks of L frames (`tempssl.data.sampling.SequenceSampler`) is encoded block by
 block, `z_t = g_enc(block_t)`, and summarized by an autoregressive GRU, `c_t = g_ar(z_<=t)`. From
@@ -9,6 +10,13 @@ every context `c_t` the method predicts the next K blocks with one linear map pe
 the log-bilinear score `z_j . z_hat` (paper Eq. 3). The InfoNCE loss (Eq. 4) picks the true block
 among them: the other blocks of the same sequence (other times) and of other sequences are the
 negatives, as in DPC. The loss is the mean over all (sequence, t, k) predictions.
+
+Two accuracies are logged. `prediction_accuracy` is top-1 among all B x N blocks of the batch;
+since all but N of them come from other videos, knowing only which video a block belongs to
+scores about 1 / N (a guess among the sequence's own blocks) without predicting anything.
+`own_prediction_accuracy` is top-1 among the sequence's own N blocks (chance 1 / N): the number
+that shows prediction. Train with colour jitter drawn per frame (`color_per_frame`, as DPC
+does), so that a block's colour does not give its video away.
 
 This is CPC's predictor on pooled block vectors, not DPC's: DPC predicts only the last blocks from
 the context after the first ones, feeding each prediction back into a convolutional GRU over
@@ -31,7 +39,7 @@ from tempssl.models import input_kind
 
 @METHODS.register("cpc")
 class CPC(Method):
-    """CPC / DPC over block sequences.
+    """CPC over block sequences (CPC-style: CPC's GRU and linear predictors on DPC's blocks).
 
     Batches (sampler `sequences`): `clip (B, N, L, C, H, W)`: N blocks of L frames.
 
@@ -95,7 +103,16 @@ class CPC(Method):
         for k, predictor in enumerate(self.predictors, start=1):
             predictions.append(predictor(c[:, : blocks - k]).flatten(0, 1))  # z_hat_{t+k} from c_t
             targets.append((first + torch.arange(k, blocks, device=z.device)).flatten())
-        loss, accuracy = cpc_loss(
-            torch.cat(predictions), z.flatten(0, 1), torch.cat(targets), gather=self.gather
+        sequence = torch.arange(batch_size, device=z.device).repeat_interleave(blocks)
+        loss, accuracy, own_accuracy = cpc_loss(
+            torch.cat(predictions),
+            z.flatten(0, 1),
+            torch.cat(targets),
+            gather=self.gather,
+            groups=sequence,
         )
-        return {"loss": loss, "prediction_accuracy": accuracy}
+        return {
+            "loss": loss,
+            "prediction_accuracy": accuracy,
+            "own_prediction_accuracy": own_accuracy,
+        }

@@ -9,7 +9,7 @@
 Every backbone has `out_dim` (D); `input_kind(backbone)` says whether it takes frames or clips.
 """
 
-from tempssl.models import video, vit  # noqa: F401  (register "vit_*", "r3d_18", ...)
+from tempssl.models import pytorchvideo_backbones, video, vit  # noqa: F401  (register "x3d_xs", ...)
 from tempssl.models.backbones import BACKBONES, build_backbone, input_kind, without_classifier
 from tempssl.models.heads import EmbeddingHead, MLPHead
 

@@ -1,5 +1,10 @@
 """Frame backbones: `float (B, 3, H, W) -> float (B, D)`, each with `out_dim` and `input_kind = "frame"`.
 
+Every backbone also has `forward_features(x)`: the feature map before global pooling, `(B, C, h, w)`
+for frame backbones (`(B, C, t, h, w)` for clip ones), for heads that need where things are (TCN's
+spatial softmax, shuffle-and-learn's flattened map); `feature_map(backbone, x)` calls it with a
+clear error for a backbone that lacks it.
+
 ResNets are torchvision's own modules (randomly initialized: nothing is downloaded) with the
 classifier replaced by the identity, so their weights load back into `torchvision.models.resnet*`.
 
@@ -34,6 +39,27 @@ def input_kind(backbone: nn.Module) -> str:
     return getattr(backbone, "input_kind", "frame")
 
 
+def feature_map(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`backbone.forward_features(x)`: `(B, C, h, w)` (frame backbones) or `(B, C, t, h, w)` (clip)."""
+    forward_features = getattr(backbone, "forward_features", None)
+    if forward_features is None:
+        raise ValueError(
+            f"{type(backbone).__name__} has no forward_features (a feature map before pooling), which "
+            "this head needs: choose a backbone that has one (e.g. small_cnn, resnet18) or a pooled head"
+        )
+    return forward_features(x)
+
+
+class ResNetBackbone(torchvision.models.ResNet):
+    """torchvision's ResNet, plus `forward_features`; the same modules and state_dict keys (so the
+    weights load into `torchvision.models.resnet*` with `strict=True` once `fc` is added back)."""
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """`(B, 3, H, W) -> (B, C, H / 32, W / 32)`: the output of `layer4`, before pooling."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
 def without_classifier(model: nn.Module, input_kind: str) -> nn.Module:
     """A torchvision classifier as a backbone: its `fc` replaced by the identity (so its weights
     still load into the torchvision constructor once `fc` is added back), with `out_dim` (the
@@ -46,6 +72,7 @@ def without_classifier(model: nn.Module, input_kind: str) -> nn.Module:
 
 def _torchvision_resnet(arch: str, zero_init_residual: bool) -> nn.Module:
     model = getattr(torchvision.models, arch)(weights=None, zero_init_residual=zero_init_residual)
+    model.__class__ = ResNetBackbone  # adds forward_features; modules and weights unchanged
     return without_classifier(model, "frame")
 
 
@@ -82,6 +109,10 @@ class SmallCNN(nn.Module):
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.out_dim = channels[-1]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """`(B, 3, H, W) -> (B, width * 8, H / 16, W / 16)`: the last stage's map, before pooling."""
+        return self.features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.features(x)).flatten(1)

@@ -1,4 +1,4 @@
-"""Heads on top of backbone features `(B, D)`."""
+"""Heads on backbone features: pooled vectors `(B, D)` or feature maps `(B, C, h, w)`."""
 
 from __future__ import annotations
 
@@ -51,3 +51,93 @@ class EmbeddingHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.net(x)
         return F.normalize(z, dim=-1) if self.normalize else z
+
+
+class SpatialSoftmax(nn.Module):
+    """Spatial soft arg-max (Levine et al. 2016; `tf.contrib.layers.spatial_softmax`):
+    `(B, C, h, w) -> (B, 2C)`, the expected (x, y) position of each channel's activation.
+
+    Each channel's map is turned into a distribution over its h*w locations by a softmax with a
+    learned temperature (initialized to 1, as in TF), and the output is the mean x and mean y
+    coordinate under it, on a grid from -1 to 1 (pixel centres): where each feature is, not how
+    much of it there is.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        weights = F.softmax(x.flatten(2) / self.log_temperature.exp(), dim=-1)  # (B, C, h*w)
+        ys = torch.linspace(-1.0, 1.0, height, device=x.device, dtype=x.dtype)
+        xs = torch.linspace(-1.0, 1.0, width, device=x.device, dtype=x.dtype)
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        expected_x = weights @ grid_x.flatten()  # (B, C)
+        expected_y = weights @ grid_y.flatten()
+        return torch.stack([expected_x, expected_y], dim=-1).flatten(1)  # (B, 2C): x0, y0, x1, ...
+
+
+class SpatialEmbeddingHead(nn.Module):
+    """The TCN reference embedder on a feature map: `(B, C, h, w) -> (B, dim)`.
+
+    3x3 convolutions (BatchNorm, ReLU) -> spatial softmax (keypoint coordinates, `(B, 2K)`) ->
+    fully connected layers (BatchNorm, ReLU) -> linear embedding, L2-normalized if `normalize`
+    (tensorflow/models research/tcn `InceptionConvSSFCEmbedder`: Inception `Mixed_5d` -> 2 x 512
+    conv -> spatial softmax -> FC 2048 -> 32). Ours reads the backbone's last feature map
+    (`forward_features`) rather than a middle Inception layer.
+
+    Args:
+        in_channels: C of the feature map.
+        dim: embedding size.
+        conv_channels: width of each 3x3 convolution (reference: (512, 512)); K is the last.
+        fc_dims: hidden fully connected layers after the spatial softmax (reference: (2048,)).
+        normalize: L2-normalize the output.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        dim: int = 32,
+        conv_channels: tuple[int, ...] = (512, 512),
+        fc_dims: tuple[int, ...] = (2048,),
+        normalize: bool = True,
+    ):
+        super().__init__()
+        convs: list[nn.Module] = []
+        for c_in, c_out in itertools.pairwise([in_channels, *conv_channels]):
+            convs += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)]
+            convs += [nn.ReLU(inplace=True)]
+        self.convs = nn.Sequential(*convs)
+        self.keypoints = SpatialSoftmax()
+        fcs: list[nn.Module] = []
+        widths = [2 * ([in_channels, *conv_channels][-1]), *fc_dims]
+        for d_in, d_out in itertools.pairwise(widths):
+            fcs += [nn.Linear(d_in, d_out, bias=False), nn.BatchNorm1d(d_out), nn.ReLU(inplace=True)]
+        self.fcs = nn.Sequential(*fcs, nn.Linear(widths[-1], dim))
+        self.normalize = normalize
+
+    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        z = self.fcs(self.keypoints(self.convs(feature_map)))
+        return F.normalize(z, dim=-1) if self.normalize else z
+
+
+class FlattenedMapHead(nn.Module):
+    """A feature map pooled to a fixed grid and flattened, then a fully connected layer:
+    `(B, C, h, w) -> (B, out_dim)`, keeping where things are (as CaffeNet's fc6 reads its 6x6 pool5
+    map in shuffle-and-learn, Misra et al. 2016).
+
+    Args:
+        in_channels: C.
+        out_dim: width of the fully connected layer (followed by ReLU).
+        grid: the map is average-pooled to `grid x grid` first (any input size works).
+    """
+
+    def __init__(self, in_channels: int, out_dim: int = 512, grid: int = 4):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(grid)
+        self.fc = nn.Sequential(nn.Linear(in_channels * grid * grid, out_dim), nn.ReLU(inplace=True))
+        self.out_dim = out_dim
+
+    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(feature_map).flatten(1))

@@ -195,6 +195,13 @@ class VisionTransformer(nn.Module):
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(tokens.shape[0], -1, -1)
         return self.norm(self.blocks(torch.cat([cls, tokens], dim=1)))
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The patch tokens after the final norm as a map: `(B, 3, img_size, img_size) ->
+        (B, D, img_size / patch_size, img_size / patch_size)`."""
+        tokens = self.forward_tokens(self.embed_patches(x))[:, 1:]
+        side = self.img_size // self.patch_size
+        return tokens.transpose(1, 2).unflatten(2, (side, side))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`(B, 3, img_size, img_size) -> (B, D)`: the class token after the final norm."""
         return self.forward_tokens(self.embed_patches(x))[:, 0]

@@ -71,6 +71,8 @@ def test_structures_by_kind(source):
     )
     assert seq[0]["clip"].shape == (2, 3, 3, 64, 96)
     assert _codes(seq[0]["clip"]) == list(range(6))
+    fps = source.videos[0].fps
+    assert torch.allclose(seq[0]["times"], torch.arange(6, dtype=torch.float32) / fps)  # seconds
     clip = PlanDataset(source, _ListSampler("clips", [_Plan((2,), ((5, 7, 9, 11),), label=4)]))[0]
     assert clip["clip"].shape == (3, 4, 64, 96) and clip["label"] == 4 and clip["video"] == 2
     assert _codes(clip["clip"].permute(1, 0, 2, 3)) == [5, 7, 9, 11]

@@ -141,6 +141,7 @@ def test_layout_and_csvs_are_as_documented(small):
     assert {p.name for p in small.iterdir()} == {
         "classes.json",
         "DONE",
+        "frames.csv",
         *splits,
         *(f"{s}.csv" for s in splits),
     }
@@ -166,7 +167,7 @@ def test_layout_and_csvs_are_as_documented(small):
             assert sorted(r["view"] for r in views) == ["view0", "view1"]
             assert len({(r["object"], r["action"]) for r in views}) == 1
     on_disk = {p.relative_to(small).as_posix() for p in small.rglob("*") if p.is_file()}
-    assert on_disk - {"classes.json", "DONE", *(f"{s}.csv" for s in splits)} == listed
+    assert on_disk - {"classes.json", "DONE", "frames.csv", *(f"{s}.csv" for s in splits)} == listed
 
 
 def test_every_video_decodes_to_the_stated_frames_and_size(small):
@@ -189,7 +190,7 @@ def test_same_seed_gives_the_same_dataset_and_another_seed_another(tmp_path):
     first = make_toy_dataset(tmp_path / "a", **TINY, seed=7, workers=1, progress=False)
     again = make_toy_dataset(tmp_path / "b", **TINY, seed=7, workers=2, progress=False)
     other = make_toy_dataset(tmp_path / "c", **TINY, seed=8, workers=1, progress=False)
-    for name in ("classes.json", "train.csv", "val.csv", "test.csv", "DONE"):
+    for name in ("classes.json", "train.csv", "val.csv", "test.csv", "frames.csv", "DONE"):
         assert (first / name).read_text() == (again / name).read_text()
     videos = sorted(p.relative_to(first) for p in first.rglob("*.mp4"))
     assert videos == sorted(p.relative_to(again) for p in again.rglob("*.mp4"))
@@ -263,6 +264,49 @@ def test_the_action_shows_in_the_pixels(small, view):
             )
 
 
+def test_frames_csv_gives_every_frame_its_phase_and_progress(small):
+    with open(small / "frames.csv", newline="") as file:
+        assert file.readline().strip() == "path,frame,label,progress"
+    rows = read_csv(small / "frames.csv")
+    by_video: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_video.setdefault(row["path"], []).append(row)
+    videos = {row["path"] for split in SMALL["scenes"] for row in read_csv(small / f"{split}.csv")}
+    assert set(by_video) == videos
+    for path, frames in by_video.items():
+        assert [int(r["frame"]) for r in frames] == list(range(SMALL["num_frames"]))
+        progress = np.array([float(r["progress"]) for r in frames])
+        assert progress[0] == 0 and progress[-1] == 1 and (np.diff(progress) >= 0).all(), path
+        phases = [toy.PHASES.index(r["label"]) for r in frames]
+        assert phases == sorted(phases) and set(phases) == {0, 1, 2}, f"{path}: phases {phases}"
+        split, scene, _ = path.split("/")
+        other = path.replace("view0", "view1") if "view0" in path else path.replace("view1", "view0")
+        assert [r["label"] for r in by_video[other]] == [r["label"] for r in frames]  # same moments
+        truth = toy.sample_scene(spec_of(split, scene, SMALL), SMALL["num_frames"], SMALL["seed"])
+        np.testing.assert_allclose(progress, truth.progress, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_phases_are_the_speed_profile_that_is_rendered(seed):
+    """accelerate: speed rises; move: steady; settle: speed falls, measured on the rendered object's
+    centroid (a translation: speed in pixels per frame)."""
+    num_frames, size = 40, 64
+    spec = next(s for s in plan_scenes({"val": 8}, seed) if ACTIONS[s.action] == "move_right")
+    scene = toy.sample_scene(spec, num_frames, seed)
+    frames = toy.render_view(scene, 0, size).astype(np.float32)
+    empty = toy.render_view(scene, 0, size, with_object=False).astype(np.float32)
+    centre, _ = centroid_and_area(np.abs(frames - empty).mean(axis=-1) > 30)
+    speed = np.diff(centre[:, 0])  # pixels per frame to the right, between frames t and t + 1
+    phase = scene.phase[1:]  # the phase of the frame each step arrives at
+    rising, steady, falling = (speed[phase == p] for p in range(3))
+    assert np.polyfit(np.arange(len(rising)), rising, 1)[0] > 0.03, rising
+    assert np.polyfit(np.arange(len(falling)), falling, 1)[0] < -0.03, falling
+    assert steady.std() < 0.2 * steady.mean() and steady.mean() > rising.mean(), steady
+    # the centre moves in proportion to progress: a straight line through the rendered positions
+    fit = np.polyfit(scene.progress, centre[:, 0], 1)
+    assert np.abs(np.polyval(fit, scene.progress) - centre[:, 0]).max() < 0.6  # pixels
+
+
 def test_view1_is_another_camera_filming_the_same_moment(small):
     size, num_frames = SMALL["size"], SMALL["num_frames"]
     for spec in plan_scenes(SMALL["scenes"], SMALL["seed"]):
@@ -290,7 +334,7 @@ def test_toy_root_generates_once_in_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TEMPSSL_CACHE", str(tmp_path / "env-cache"))
     root = toy_root(**TINY, workers=1, progress=False)
     assert root.parent == tmp_path / "env-cache"
-    assert re.fullmatch(r"toy-v1-[0-9a-f]{8}", root.name)
+    assert re.fullmatch(rf"toy-v{toy.TOY_VERSION}-[0-9a-f]{{8}}", root.name)
     assert (root / "DONE").is_file() and len(read_csv(root / "train.csv")) == 4
     done = (root / "DONE").stat().st_mtime_ns
     killed = tmp_path / "explicit" / f".{root.name}.999-deadbeef.partial"  # left by a killed run

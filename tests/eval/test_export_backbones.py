@@ -113,8 +113,8 @@ def test_vit_checkpoint_exports_to_a_file_that_loads_into_timm(tmp_path):
 
 def test_unsupported_backbone_lists_every_supported_one():
     supported = (
-        "mc3_18, r2plus1d_18, r3d_18, resnet18, resnet50, small_3dcnn, small_cnn, vit_base, vit_small, "
-        "vit_tiny"
+        "mc3_18, r2plus1d_18, r2plus1d_r50, r3d_18, resnet18, resnet50, slow_r50, small_3dcnn, "
+        "small_cnn, vit_base, vit_small, vit_tiny, x3d_s, x3d_xs"
     )
     with pytest.raises(
         ExportError, match=f"cannot export backbone 'vit_huge': supported backbones are {supported}"

@@ -50,7 +50,9 @@ def test_frames_are_uniform_and_pooling_is_right(source, tmp_path):
     np.testing.assert_allclose(result.embeddings, result.frame_embeddings.mean(axis=1), rtol=1e-6)
     # 33 frames at 25 fps: frames 0, 8, 16, 24, 32 -> times k * 8 / 25
     np.testing.assert_allclose(result.frame_times[1], np.array([0, 8, 16, 24, 32]) / 25)
+    np.testing.assert_array_equal(result.frame_indices[1], [0, 8, 16, 24, 32])
     loaded = load_embeddings(tmp_path / "emb")
+    np.testing.assert_array_equal(loaded.frame_indices, result.frame_indices)
     assert [p.split("/")[-1] for p in loaded.paths] == ["v0.mp4", "v1.mp4", "v2.mp4"]
     assert loaded.info["settings"]["pooling"] == "mean" and (loaded.labels == -1).all()
     for pooling, dims in (("max", 3), ("concat", 15), ("none", 3)):
@@ -196,6 +198,7 @@ def test_clip_windows_hold_the_frames_asked_for(square, tmp_path):
         result.frame_embeddings[1], [[0, 2, 4, 6], [13, 15, 17, 19], [26, 28, 30, 32]]
     )
     np.testing.assert_allclose(result.frame_times[1], np.array([4, 17, 30]) / 25)  # middle frames
+    np.testing.assert_array_equal(result.frame_indices[1], [4, 17, 30])
 
 
 def test_context_windows_are_blocks_of_the_sequence(square, tmp_path):
@@ -215,6 +218,28 @@ def test_context_windows_are_blocks_of_the_sequence(square, tmp_path):
     result = extract_embeddings(_Context(), square, tmp_path / "ctx", settings, num_workers=0)
     # v0 has 20 frames: sequences start at 0 and 14; blocks of 2 frames start every 2 frames
     np.testing.assert_array_equal(result.frame_embeddings[0], [[0, 2, 4], [14, 16, 18]])
+
+
+def test_embedding_features_are_the_methods_own_per_frame_embedding(square, tmp_path):
+    class _Embedding(nn.Module):
+        """Stands in for a TCN: its embedding is twice the backbone's features."""
+
+        backbone = _FrameCodes()
+
+        def frame_embedding(self, frames):  # (B, C, H, W)
+            return 2 * self.backbone(frames[:, :, None])
+
+    settings = ExtractSettings(size=64, frames_per_video=3, features="embedding", save_frames=True)
+    result = extract_embeddings(_Embedding(), square, tmp_path / "emb", settings, num_workers=0)
+    plain = extract_embeddings(
+        _FrameCodes(), square, tmp_path / "plain",
+        ExtractSettings(size=64, frames_per_video=3, save_frames=True), num_workers=0,
+    )  # fmt: skip
+    np.testing.assert_allclose(result.frame_embeddings, 2 * plain.frame_embeddings)
+    with pytest.raises(ValueError, match=r"needs a method with its own per-frame embedding \(tcn\)"):
+        from tempssl.eval.extract import window_embedder
+
+        window_embedder(_MeanColour(), _settings(features="embedding"))
 
 
 def test_windows_a_model_cannot_take_are_refused():

@@ -46,7 +46,8 @@ class _Oracle(Method):
 @pytest.fixture(scope="module")
 def coded(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("coded")
-    for i, frames in enumerate([48, 40, 64, 20]):  # the 20-frame video cannot hold a 30-frame window
+    # the 12-frame video cannot hold a tuple with outer_gap 6 (it needs 2 * (6 + 2) + 1 = 17 frames)
+    for i, frames in enumerate([48, 40, 64, 12]):
         write_coded_video(folder / f"v{i}.mp4", frames, height=64, width=64, seed=i)
     return folder
 

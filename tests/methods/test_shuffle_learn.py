@@ -22,7 +22,14 @@ class _Flat(nn.Flatten):
 
 
 def _method_with_linear_head(weight: torch.Tensor) -> nn.Module:
-    method = build_method("shuffle_learn", _Flat(weight.shape[1] // 3), hidden_dim=0, dropout=0.0)
+    method = build_method(
+        "shuffle_learn",
+        _Flat(weight.shape[1] // 3),
+        hidden_dim=0,
+        dropout=0.0,
+        frame_head="pooled",
+        fusion="concat",
+    )
     linear = method.classifier[-1]
     with torch.no_grad():
         linear.weight.copy_(weight)
@@ -67,7 +74,9 @@ def test_the_head_learns_betweenness_from_time_features():
     """With features that carry the frame's time, order verification is solvable by the head
     (not by a linear one: it must compare the middle frame with the outer two)."""
     torch.manual_seed(0)
-    method = build_method("shuffle_learn", _Flat(1), hidden_dim=64, dropout=0.0)
+    method = build_method(
+        "shuffle_learn", _Flat(1), hidden_dim=64, dropout=0.0, frame_head="pooled", fusion="concat"
+    )
     optimizer = torch.optim.Adam(method.parameters(), lr=1e-2)
 
     def tuples(n):
@@ -98,8 +107,44 @@ def test_shapes_and_sampler_kind():
     assert method.embed(torch.rand(2, 3, 32, 32)).shape == (2, 32)
 
 
+@pytest.mark.parametrize(
+    ("frame_head", "per_frame"), [("flatten", 64), ("spatial_softmax", 64), ("pooled", 32)]
+)
+def test_frame_heads_and_position(frame_head, per_frame):
+    # small_cnn width 4: a (32, h, w) map; flatten -> frame_dim 64, spatial softmax -> 2 * 32
+    method = build_method(
+        "shuffle_learn", build_backbone("small_cnn", width=4), frame_head=frame_head, frame_dim=64
+    )
+    assert method.classifier[-1].in_features == 512
+    first = next(m for m in method.classifier if isinstance(m, nn.Linear))
+    assert first.in_features == 2 * per_frame  # differences of consecutive frames
+    assert method.order_logits(torch.rand(2, 3, 3, 64, 64)).shape == (2, 2)
+
+
+def test_difference_fusion_reads_only_the_steps_between_frames():
+    # [f(y) - f(x), f(z) - f(y)]: shifting all three features by one vector changes nothing, and
+    # an ordered tuple and its reverse give opposite steps
+    torch.manual_seed(0)
+    method = build_method("shuffle_learn", _Flat(4), frame_head="pooled", dropout=0.0).eval()
+    frames = torch.rand(5, 3, 4)
+    shifted = frames + torch.rand(1, 1, 4)
+    a = method.order_logits(frames[..., None, None])
+    assert torch.allclose(a, method.order_logits(shifted[..., None, None]), atol=1e-6)
+    concat = build_method("shuffle_learn", _Flat(4), frame_head="pooled", fusion="concat").eval()
+    assert not torch.allclose(
+        concat.order_logits(frames[..., None, None]), concat.order_logits(shifted[..., None, None])
+    )
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="hidden_dim must be >= 0"):
         build_method("shuffle_learn", _Flat(2), hidden_dim=-1)
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
         build_method("shuffle_learn", _Flat(2), dropout=1.0)
+    with pytest.raises(ValueError, match="fusion must be one of 'differences', 'concat'"):
+        build_method("shuffle_learn", _Flat(2), fusion="sum")
+    with pytest.raises(ValueError, match="frame_head must be one of 'flatten'"):
+        build_method("shuffle_learn", _Flat(2), frame_head="attention")
+    with pytest.raises(ValueError, match="has no forward_features"):
+        method = build_method("shuffle_learn", _Flat(2), frame_head="flatten")
+        method.order_logits(torch.rand(1, 3, 2, 1, 1))

@@ -61,3 +61,42 @@ def test_input_kinds():
     assert input_kind(build_backbone("small_cnn", width=4)) == "frame"
     assert input_kind(build_backbone("resnet18")) == "frame"
     assert input_kind(nn.Linear(2, 2)) == "frame"  # no attribute: a frame backbone
+
+
+@pytest.mark.parametrize("frames", [1, 5])
+def test_forward_features_pooled_is_forward(video_resnet, frames):
+    """The map before global pooling: its (t, h, w) average is the embedding."""
+    _, model = video_resnet
+    with torch.no_grad():
+        maps = model.forward_features(_clips(frames))
+        assert maps.shape[:2] == (2, 512) and maps.ndim == 5
+        torch.testing.assert_close(maps.mean(dim=(2, 3, 4)), model(_clips(frames)))
+
+
+def test_pre_activation_is_the_map_before_the_last_relu(video_resnet):
+    _, model = video_resnet
+    with torch.no_grad():
+        before = model.forward_features(_clips(4), pre_activation=True)
+        after = model.forward_features(_clips(4))
+    assert (before < 0).any()  # a residual sum, not yet rectified
+    torch.testing.assert_close(before.relu(), after)
+
+
+def test_forward_features_keeps_torchvisions_modules_and_keys(video_resnet):
+    name, model = video_resnet
+    target = getattr(torchvision.models.video, name)()
+    assert isinstance(model, torchvision.models.video.VideoResNet)
+    assert list(model.state_dict()) == [k for k in target.state_dict() if not k.startswith("fc.")]
+
+
+@pytest.mark.parametrize("frames", [1, 4, 5])
+def test_small_3dcnn_forward_features(frames):
+    torch.manual_seed(0)
+    model = build_backbone("small_3dcnn", width=4).eval()
+    with torch.no_grad():
+        maps = model.forward_features(_clips(frames))
+        before = model.forward_features(_clips(frames), pre_activation=True)
+        assert maps.shape == (2, 32, (frames + 3) // 4, 2, 2)
+        torch.testing.assert_close(maps.mean(dim=(2, 3, 4)), model(_clips(frames)))
+    assert (before < 0).any()
+    torch.testing.assert_close(before.relu(), maps)
