@@ -289,7 +289,7 @@ def window_embedder(model: nn.Module, settings: ExtractSettings):
     if settings.features == "context":
         if not callable(getattr(model, "context_embedding", None)):
             raise ValueError(
-                f"features 'context' needs a method with an aggregated context (cpc), got "
+                f"features 'context' needs a method with an aggregated context (cpc, dpc), got "
                 f"{type(model).__name__}"
             )
         blocks = settings.window_frames // settings.block_len

@@ -247,7 +247,7 @@ def test_windows_a_model_cannot_take_are_refused():
 
     with pytest.raises(ValueError, match="a frame backbone embeds single frames"):
         window_embedder(_MeanColour(), _settings(window_frames=4))
-    with pytest.raises(ValueError, match=r"needs a method with an aggregated context \(cpc\)"):
+    with pytest.raises(ValueError, match=r"needs a method with an aggregated context \(cpc, dpc\)"):
         window_embedder(_MeanColour(), _settings(features="context"))
     with pytest.raises(ValueError, match="multiple of block_len"):
         _settings(window_frames=5, block_len=2, features="context")
@@ -270,6 +270,11 @@ def test_default_windows_follow_the_training_sampler():
     }  # fmt: skip
     assert default_windows(cpc, "backbone", frame_backbone)["window_frames"] == 1
     tcn = load_config(TrainConfig, root / "tcn.yaml")
+    assert default_windows(tcn, "embedding", frame_backbone) == {
+        "window_frames": 1, "window_stride": 1, "block_len": 1,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="embeds single frames"):
+        default_windows(tcn, "embedding", frame_backbone, clip_len=4)
     with pytest.raises(ValueError, match="needs a run trained on sequences"):
         default_windows(tcn, "context", frame_backbone)
     with pytest.raises(ValueError, match="--clip-len"):
