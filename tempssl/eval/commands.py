@@ -23,11 +23,11 @@ from tempssl.eval import alignment, knn, linear, retrieval
 from tempssl.eval.labelled import (
     DataSpec,
     LabelledSets,
+    folder_baseline,
     folder_of,
     load_folder,
     load_labelled,
     require_split,
-    same_videos,
 )
 from tempssl.eval.results import Rows, mean, report
 
@@ -167,11 +167,9 @@ def alignment_command(
         "results": alignment.summarize(alignments),
     }
     if baseline is not None:
-        other = same_videos(load_folder(baseline), main, baseline)
-        document["baseline"] = {
-            "inputs": {"embeddings": str(folder_of(baseline)), "videos": len(other)},
-            "results": alignment.summarize(alignment.align_scenes(other, metric)),
-        }
+        document["baseline"] = folder_baseline(
+            baseline, main, lambda other: alignment.summarize(alignment.align_scenes(other, metric))
+        )
 
     def rows(result: dict) -> Rows:
         return [

@@ -17,7 +17,7 @@ import numpy as np
 
 from tempssl.eval import perframe
 from tempssl.eval.frame_labels import FrameSets, LabelledVideos, load_frame_sets, video_frames
-from tempssl.eval.labelled import DataSpec, folder_of, load_folder, same_videos, scene_groups
+from tempssl.eval.labelled import DataSpec, folder_baseline, folder_of, load_folder, scene_groups
 from tempssl.eval.linear import DEFAULT_WEIGHT_DECAYS
 from tempssl.eval.results import Rows, mean, report
 
@@ -243,11 +243,7 @@ def kendall_command(
         "results": evaluate(main),
     }
     if baseline is not None:
-        other = same_videos(load_folder(baseline), main, baseline)
-        document["baseline"] = {
-            "inputs": {"embeddings": str(folder_of(baseline)), "videos": len(other)},
-            "results": evaluate(other),
-        }
+        document["baseline"] = folder_baseline(baseline, main, evaluate)
 
     def rows(result: dict) -> Rows:
         return [

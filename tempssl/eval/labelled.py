@@ -115,6 +115,16 @@ def require_split(sets: LabelledSets, protocol: str) -> None:
         raise ValueError(f"{protocol} needs a training set: give --train and --test, or --split")
 
 
+def folder_baseline(baseline: str | Path, main: Embeddings, evaluate) -> dict:
+    """The `"baseline"` section of a one-folder protocol: `evaluate` on the baseline folder's
+    embeddings of `main`'s videos (`same_videos`), with its inputs."""
+    other = same_videos(load_folder(baseline), main, baseline)
+    return {
+        "inputs": {"embeddings": str(folder_of(baseline)), "videos": len(other)},
+        "results": evaluate(other),
+    }
+
+
 def same_videos(data: Embeddings, like: Embeddings, folder: str | Path) -> Embeddings:
     """`data` reordered to `like`'s videos (matched by path); an error when the videos differ."""
     paths, like_paths = np.asarray(data.paths).astype(str), np.asarray(like.paths).astype(str)

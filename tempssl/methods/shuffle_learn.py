@@ -87,15 +87,15 @@ class ShuffleAndLearn(Method):
             raise ValueError(
                 f"shuffle_learn fusion must be one of {', '.join(map(repr, FUSIONS))}, got {fusion!r}"
             )
-        self.frame_head_name, self.fusion = frame_head, fusion
+        self.fusion = fusion
         if frame_head == "flatten":  # a backbone's feature map has out_dim channels
             self.frame_head = FlattenedMapHead(backbone.out_dim, frame_dim, grid)
             per_frame = frame_dim
         elif frame_head == "spatial_softmax":
             self.frame_head = SpatialSoftmax()
             per_frame = 2 * backbone.out_dim
-        else:
-            self.frame_head = nn.Identity()
+        else:  # "pooled": the backbone's own output
+            self.frame_head = None
             per_frame = backbone.out_dim
         in_dim = (3 if fusion == "concat" else 2) * per_frame
         layers: list[nn.Module] = [nn.Dropout(dropout)]
@@ -108,7 +108,7 @@ class ShuffleAndLearn(Method):
         """Logits "shuffled" / "in order" `(B, 2)` of tuples `frames (B, 3, C, H, W)`."""
         batch, length = frames.shape[:2]
         flat = frames.flatten(0, 1)
-        if self.frame_head_name == "pooled":
+        if self.frame_head is None:
             features = self.backbone(flat)
         else:
             features = self.frame_head(feature_map(self.backbone, flat))

@@ -111,7 +111,8 @@ class SpatialEmbeddingHead(nn.Module):
         self.convs = nn.Sequential(*convs)
         self.keypoints = SpatialSoftmax()
         fcs: list[nn.Module] = []
-        widths = [2 * ([in_channels, *conv_channels][-1]), *fc_dims]
+        keypoints = 2 * (conv_channels[-1] if conv_channels else in_channels)  # (x, y) per channel
+        widths = [keypoints, *fc_dims]
         for d_in, d_out in itertools.pairwise(widths):
             fcs += [nn.Linear(d_in, d_out, bias=False), nn.BatchNorm1d(d_out), nn.ReLU(inplace=True)]
         self.fcs = nn.Sequential(*fcs, nn.Linear(widths[-1], dim))

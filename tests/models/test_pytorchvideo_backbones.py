@@ -49,7 +49,7 @@ def pytorchvideo_models():
     try:
         return pv.import_pytorchvideo_models()
     except ImportError as error:
-        pytest.skip(str(error))
+        pytest.skip(f"the optional [pytorchvideo] extra is not installed here: {error}")
 
 
 @pytest.fixture(scope="module", params=NAMES)
