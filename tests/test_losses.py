@@ -442,7 +442,7 @@ def test_gather_without_process_group_is_identity():
 # --------------------------------------------------------------------------------------------------
 # Two processes (gloo)
 # --------------------------------------------------------------------------------------------------
-# Convention checked here (module docstring of tempssl.losses): with W processes each holding an
+# Convention checked here (module docstring of tempssl.losses.gather): with W processes each holding an
 # equal slice of the global batch and gather=True,
 #   * triplet_semihard_loss returns the global-batch loss on every process; npairs_loss, info_nce
 #     and nt_xent return the mean over the process's own anchors, and the mean over processes of
