@@ -92,15 +92,22 @@ def nt_xent_loop(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> floa
 
 
 def info_nce_loop(q: torch.Tensor, k: torch.Tensor, temperature: float, negatives=None) -> float:
+    """Without a queue: query i vs. every key, positive key i. With one (MoCo v1/v2): query i vs.
+    its own key (label 0) and the queue's keys, nothing else."""
+
     def unit(rows):
         return [[x / math.sqrt(sum(y * y for y in r)) for x in r] for r in rows.tolist()]
 
     qs, ks = unit(q), unit(k)
-    cands = ks + (unit(negatives) if negatives is not None else [])
     total = 0.0
     for i, qi in enumerate(qs):
+        if negatives is None:
+            cands, target = ks, [1.0 if j == i else 0.0 for j in range(len(ks))]
+        else:
+            cands = [ks[i], *unit(negatives)]
+            target = [1.0] + [0.0] * (len(cands) - 1)
         logits = [sum(a * b for a, b in zip(qi, c, strict=True)) / temperature for c in cands]
-        total += xent(logits, [1.0 if j == i else 0.0 for j in range(len(cands))])
+        total += xent(logits, target)
     return total / len(qs)
 
 
@@ -273,12 +280,71 @@ def test_info_nce_hand_computed():
     back1 = -1 / t + math.log(math.exp(0.6 / t) + math.exp(1 / t))
     sym = 0.5 * ((row0 + row1) / 2 + (back0 + back1) / 2)
     assert info_nce(q, k, temperature=t, symmetric=True).item() == pytest.approx(sym, abs=1e-12)
-    # a queue negative (-1, 0): cosines q0 -> -0.6, q1 -> -1
+    # a queue of one negative (-1, 0): cosines q0 -> -0.6, q1 -> -1. MoCo v1/v2: each query's
+    # logits are its own key and the queue, the other in-batch key is no negative
     neg = t64([[-2, 0]])
-    row0 = -0.8 / t + math.log(math.exp(0.8 / t) + math.exp(0.6 / t) + math.exp(-0.6 / t))
-    row1 = -1 / t + math.log(math.exp(0) + math.exp(1 / t) + math.exp(-1 / t))
+    row0 = -0.8 / t + math.log(math.exp(0.8 / t) + math.exp(-0.6 / t))
+    row1 = -1 / t + math.log(math.exp(1 / t) + math.exp(-1 / t))
     got = info_nce(q, k, temperature=t, negatives=neg)
     assert got.item() == pytest.approx((row0 + row1) / 2, abs=1e-12)
+
+
+def test_info_nce_with_a_queue_is_moco_v1_v2():
+    # 2 queries, their 2 keys and a queue of 3 keys, D = 2. Unit vectors:
+    # q0 = (0.6, 0.8), q1 = (0, -1); k0 = (0.8, 0.6), k1 = (0, -1);
+    # queue n0 = (1, 0), n1 = (0, 1), n2 = (-0.6, -0.8)
+    q = t64([[3, 4], [0, -2]])
+    k = t64([[4, 3], [0, -5]])
+    queue = t64([[2, 0], [0, 0.5], [-3, -4]])
+    t = 0.2
+    # q0: positive q0.k0 = 0.48 + 0.48 = 0.96; queue 0.6, 0.8, -0.36 - 0.64 = -1
+    # q1: positive q1.k1 = 1; queue 0, -1, 0.8
+    pos = [0.96, 1.0]
+    negs = [[0.6, 0.8, -1.0], [0.0, -1.0, 0.8]]
+
+    def row(p, ns):  # -log(exp(q.k+/T) / (exp(q.k+/T) + sum_queue exp(q.n/T)))
+        return -math.log(math.exp(p / t) / (math.exp(p / t) + sum(math.exp(n / t) for n in ns)))
+
+    rows = [row(p, ns) for p, ns in zip(pos, negs, strict=True)]
+    got = info_nce(q, k, temperature=t, negatives=queue)
+    assert got.item() == pytest.approx(sum(rows) / 2, abs=1e-12)
+    # only the matched key matters: change k1 (q0's row stays, q1's follows its new key), even
+    # to q0 itself, which as an in-batch negative (cosine 1 > q0.k0) would dominate q0's row
+    for new_k1, q1_pos in ((t64([1, 1]), -math.sqrt(0.5)), (q[0], -0.8), (t64([0, -1]), 1.0)):
+        k2 = torch.stack([k[0], new_k1])
+        got = info_nce(q, k2, temperature=t, negatives=queue)
+        assert got.item() == pytest.approx((rows[0] + row(q1_pos, negs[1])) / 2, abs=1e-12)
+    # and each query's loss is that of a batch of one: the batch is its mean, gradients included
+    k_a = k.clone().requires_grad_(True)
+    info_nce(q, k_a, temperature=t, negatives=queue).backward()
+    for i in range(2):
+        k_i = k[i : i + 1].clone().requires_grad_(True)
+        alone = info_nce(q[i : i + 1], k_i, temperature=t, negatives=queue)
+        assert alone.item() == pytest.approx(rows[i], abs=1e-12)
+        (alone / 2).backward()
+        torch.testing.assert_close(k_a.grad[i : i + 1], k_i.grad, atol=1e-12, rtol=0)
+    # MoCo's own code: logits = cat([l_pos (N, 1), q @ queue^T (N, K)]) / T, label 0
+    qn, kn, nn_ = F.normalize(q, dim=1), F.normalize(k, dim=1), F.normalize(queue, dim=1)
+    logits = torch.cat([(qn * kn).sum(1, keepdim=True), qn @ nn_.T], dim=1) / t
+    moco = F.cross_entropy(logits, torch.zeros(2, dtype=torch.long))
+    assert info_nce(q, k, temperature=t, negatives=queue).item() == pytest.approx(moco.item(), abs=1e-12)
+
+
+def test_info_nce_in_batch_hand_computed():
+    # no queue (MoCo v3's form): each query against all 3 keys, its positive on the diagonal.
+    # Unit vectors: q0 = (1, 0), q1 = (0, 1), q2 = (0.6, 0.8); k0 = (0.8, 0.6), k1 = (0, 1),
+    # k2 = (-1, 0)
+    q = t64([[2, 0], [0, 1], [3, 4]])
+    k = t64([[4, 3], [0, 3], [-2, 0]])
+    t = 0.25
+    cos = [
+        [0.8, 0.0, -1.0],  # q0 . k0, k1, k2
+        [0.6, 1.0, 0.0],  # q1 . k0, k1, k2
+        [0.96, 0.8, -0.6],  # q2 . k0, k1, k2
+    ]
+    rows = [-math.log(math.exp(cos[i][i] / t) / sum(math.exp(c / t) for c in cos[i])) for i in range(3)]
+    # no MoCo v3 2t factor: that is the method's job
+    assert info_nce(q, k, temperature=t).item() == pytest.approx(sum(rows) / 3, abs=1e-12)
 
 
 @pytest.mark.parametrize("with_queue", [False, True])
@@ -316,6 +382,28 @@ def test_nt_xent_matches_loop(seed):
     z1, z2 = torch.randn(6, 3, generator=g, dtype=D64), torch.randn(6, 3, generator=g, dtype=D64)
     for t in (0.1, 0.5, 2.0):
         assert nt_xent(z1, z2, temperature=t).item() == pytest.approx(nt_xent_loop(z1, z2, t), abs=1e-10)
+
+
+def test_nt_xent_hand_computed_two_pairs():
+    # normalised views a0 = (1, 0), a1 = (0, 1) (z1) and b0 = (0.6, 0.8), b1 = (-0.6, 0.8) (z2).
+    # Cosines: a0.a1 = 0, a0.b0 = 0.6, a0.b1 = -0.6, a1.b0 = 0.8, a1.b1 = 0.8,
+    # b0.b1 = -0.36 + 0.64 = 0.28.
+    z1 = t64([[5, 0], [0, 2]])
+    z2 = t64([[3, 4], [-0.6, 0.8]])
+    t = 0.5
+
+    def row(pos, others):  # -log(exp(pos / t) / sum over the 2N - 1 = 3 other views)
+        return -math.log(math.exp(pos / t) / sum(math.exp(c / t) for c in (pos, *others)))
+
+    a0 = row(0.6, (0.0, -0.6))  # positive b0; negatives a1, b1
+    a1 = row(0.8, (0.0, 0.8))  # positive b1; negatives a0, b0
+    b0 = row(0.6, (0.8, 0.28))  # positive a0; negatives a1, b1
+    b1 = row(0.8, (-0.6, 0.28))  # positive a1; negatives a0, b0
+    got = nt_xent(z1, z2, temperature=t).item()
+    assert got == pytest.approx((a0 + a1 + b0 + b1) / 4, abs=1e-12)  # both directions averaged
+    assert got != pytest.approx((a0 + a1) / 2, abs=1e-6)  # not the z1 anchors alone
+    # swapping the views anchors the same 4 rows
+    assert nt_xent(z2, z1, temperature=t).item() == pytest.approx(got, abs=1e-12)
 
 
 def test_nt_xent_aligned_and_orthogonal_toy_values():
@@ -426,6 +514,8 @@ def test_input_validation():
         info_nce(x, x, temperature=0.0)
     with pytest.raises(ValueError, match="negatives"):
         info_nce(x, x, negatives=torch.randn(2, 5))
+    with pytest.raises(ValueError, match="K >= 1"):  # an empty queue would leave only the positive
+        info_nce(x, x, negatives=torch.randn(0, 3))
 
 
 def test_gather_without_process_group_is_identity():

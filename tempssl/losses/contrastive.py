@@ -1,7 +1,8 @@
 """Contrastive losses on two views: InfoNCE in MoCo's form and SimCLR's NT-Xent.
 
-* `info_nce` / `InfoNCELoss`: InfoNCE (van den Oord et al. 2018) in MoCo's form (query vs. its key,
-  the other keys of the global batch and an optional queue of negatives).
+* `info_nce` / `InfoNCELoss`: InfoNCE (van den Oord et al. 2018) in MoCo's forms: with a queue,
+  MoCo v1/v2's (query vs. its key and the queue); without, MoCo v3's (query vs. every key of the
+  global batch).
 * `nt_xent` / `NTXentLoss`: SimCLR's NT-Xent (Chen et al. 2020) over the 2N views of a batch.
 
 `gather=True` and the gradient convention every loss follows with it: `tempssl.losses.gather`.
@@ -27,9 +28,14 @@ __all__ = [
 def _info_nce_one_way(
     q: Tensor, k: Tensor, temperature: float, negatives: Tensor | None, gather: bool
 ) -> Tensor:
-    candidates, offset = _gather(k, with_grad=True) if gather else (k, 0)
     if negatives is not None:
-        candidates = torch.cat([candidates, negatives])
+        # MoCo v1/v2 (facebookresearch/moco, MoCo.forward): the matched key, then the queue only
+        l_pos = (q * k).sum(dim=1, keepdim=True)  # (N, 1)
+        l_neg = q @ negatives.T  # (N, K)
+        logits = torch.cat([l_pos, l_neg], dim=1) / temperature
+        target = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
+        return F.cross_entropy(logits, target)
+    candidates, offset = _gather(k, with_grad=True) if gather else (k, 0)
     logits = q @ candidates.T / temperature
     target = torch.arange(q.shape[0], device=q.device) + offset
     return F.cross_entropy(logits, target)
@@ -43,27 +49,44 @@ def info_nce(
     gather: bool = False,
     symmetric: bool = False,
 ) -> Tensor:
-    """InfoNCE (van den Oord et al. 2018, CPC) in MoCo's form (He et al. 2020).
+    """InfoNCE (van den Oord et al. 2018, CPC) as MoCo computes it (He et al. 2020; Chen et al. 2021).
 
-    Query i's positive is key i; its negatives are the other keys of the (global) batch and the
-    rows of `negatives` (e.g. MoCo's queue). All inputs are L2-normalised here, so logits are cosine
-    similarities divided by the temperature:
+    Query i's positive is key i. All inputs are L2-normalised here, so logits are cosine
+    similarities divided by the temperature t. `negatives` chooses between MoCo's two forms:
 
-        L = mean_i -log( exp(q_i.k_i / t) / (sum_j exp(q_i.k_j / t) + sum_m exp(q_i.n_m / t)) )
+    * With a queue (`negatives` given): exactly MoCo v1/v2's loss (facebookresearch/moco,
+      `MoCo.forward`). Query i's logits are its own key and the K queue keys, nothing else:
+      `l_pos = q_i.k_i` (N, 1) and `l_neg = q_i.n_m` (N, K), cross-entropy with label 0:
 
-    MoCo v1/v2 (facebookresearch/moco) use only the queue as negatives and t = 0.07 / 0.2; MoCo v3
-    uses the in-batch keys (gathered across processes) and no queue. The default t = 0.1 is
-    SimCLR's ImageNet setting (google-research/simclr, `--temperature`).
+          L = mean_i -log( exp(q_i.k_i / t) / (exp(q_i.k_i / t) + sum_m exp(q_i.n_m / t)) )
+
+      The other keys of the batch are not negatives. MoCo v1 / v2 use t = 0.07 / 0.2.
+    * Without a queue: the in-batch form of MoCo v3 (facebookresearch/moco-v3,
+      `contrastive_loss`). Query i against every key of the batch (of all processes with
+      `gather`), its positive on the diagonal (at this process's row offset when gathered):
+
+          L = mean_i -log( exp(q_i.k_i / t) / sum_j exp(q_i.k_j / t) )
+
+      MoCo v3 multiplies this by 2t (t = 1.0 for ResNet-50, 0.2 for ViT); that scaling is the
+      method's job, not the loss's.
+
+    The default t = 0.1 is SimCLR's ImageNet setting (google-research/simclr, `--temperature`).
 
     Args:
         query: `(N, D)`.
         key: `(N, D)`; row i is the positive of query i.
         temperature: softmax temperature t.
-        negatives: `(K, D)` extra negatives, or None. Not gathered (a MoCo queue already holds
-            gathered keys); used in both directions when `symmetric`.
-        gather: take the keys of all processes (with gradient) as candidates; the loss is the
-            mean over this process's queries (gradient convention in `tempssl.losses.gather`).
-        symmetric: average the query->key and key->query losses (MoCo v3).
+        negatives: `(K, D)`, K >= 1, MoCo's queue of negatives, or None for the in-batch form.
+            Not gathered (a MoCo queue already holds the keys of every process); used in both
+            directions when `symmetric`.
+        gather: in the in-batch form, take the keys of all processes (with gradient) as
+            candidates; the loss is the mean over this process's queries (gradient convention in
+            `tempssl.losses.gather`). With a queue it changes nothing: each query's loss depends on
+            its own key and the queue only (MoCo gathers keys just to enqueue them: the method's
+            job).
+        symmetric: average the query->key loss and the key->query loss of the same pairs (each
+            key as the query of its own query). This is not MoCo v3's symmetrisation,
+            `ctr(q1, k2) + ctr(q2, k1)` over two views, which is two calls (the method's job).
 
     Returns:
         Scalar loss.
@@ -74,8 +97,10 @@ def info_nce(
     k = F.normalize(key, dim=1)
     neg = None
     if negatives is not None:
-        if negatives.ndim != 2 or negatives.shape[1] != query.shape[1]:
-            raise ValueError(f"negatives must be (K, {query.shape[1]}), got {tuple(negatives.shape)}")
+        if negatives.ndim != 2 or negatives.shape[1] != query.shape[1] or negatives.shape[0] == 0:
+            raise ValueError(
+                f"negatives must be (K, {query.shape[1]}) with K >= 1, got {tuple(negatives.shape)}"
+            )
         neg = F.normalize(negatives, dim=1)
     loss = _info_nce_one_way(q, k, temperature, neg, gather)
     if symmetric:

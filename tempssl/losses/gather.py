@@ -12,7 +12,8 @@ equal share of the global batch:
 
 * Loss value. `triplet_semihard_loss` returns the loss of the whole global batch, the same value on
   every process. `npairs_loss`, `info_nce`, `nt_xent` and `cpc_loss` return the mean over this
-  process's anchors (candidates / negatives come from the global batch); the mean of the `W`
+  process's anchors (candidates / negatives come from the global batch; `info_nce` with a queue
+  scores against the queue alone, so `gather` changes nothing there); the mean of the `W`
   per-process values equals the 1-process loss on the global batch.
 * Gradient. The gradient a process gets for its own inputs is `W` times the matching rows of the
   1-process gradient of the global-batch loss. Averaging parameter gradients over processes, which
