@@ -16,8 +16,8 @@ import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
 
+from tempssl import build
 from tempssl.config import load_config
-from tempssl.engine import build
 from tempssl.engine.optim import build_optimizer
 from tempssl.schema import TrainConfig
 

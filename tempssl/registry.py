@@ -1,4 +1,5 @@
-"""Name -> object registries (methods, models, samplers...), in the style of timm's model registry.
+"""Name -> object registries (methods, backbones, samplers, transforms, exporters), in the style of
+timm's model registry; the one place where unknown names get their "did you mean" hint.
 
     METHODS: Registry[type] = Registry("method")
 
@@ -23,13 +24,21 @@ T = TypeVar("T")
 
 
 def closest_match(name: str, choices: Iterable[str]) -> str | None:
-    """The choice most similar to `name` (for "did you mean" hints), or None if none is close."""
+    """The choice most similar to `name` (for "did you mean" hints), or None if none is close (or
+    `name` is not a string, e.g. a number given where a name belongs)."""
+    if not isinstance(name, str):
+        return None
     matches = difflib.get_close_matches(name, list(choices), n=1)
     return matches[0] if matches else None
 
 
-class UnknownNameError(KeyError):
-    """A name that is not in a registry. The message suggests the closest name and lists all of them."""
+class UnknownNameError(KeyError, ValueError):
+    """A name that is not in a registry (or not among a fixed set of choices). The message suggests
+    the closest name and lists all of them.
+
+    Both a KeyError (a failed lookup) and a ValueError (a bad argument value), so that callers of
+    `build_sampler`, `build_transform` and the like catch it as the ValueError they document.
+    """
 
     def __init__(self, kind: str, name: str, choices: Iterable[str]):
         self.kind, self.name, self.choices = kind, name, sorted(choices)
@@ -88,6 +97,10 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             raise UnknownNameError(self.kind, name, self._entries) from None
+
+    def __getitem__(self, name: str) -> T:
+        """`registry[name]`, the same as `registry.get(name)`."""
+        return self.get(name)
 
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching a shell-style `pattern` (e.g. `"resnet*"`), sorted."""

@@ -3,7 +3,7 @@
 `tempssl.config.load_config(TrainConfig, path, overrides)` reads a YAML file onto these: unknown
 keys, wrong types and unknown names are errors naming the key and the valid choices. Each
 component's own hyper-parameters (`sampler.args`, `method.args`, ...) are checked against its
-constructor's signature when it is built (see `tempssl.engine.build`).
+constructor's signature when it is built (see `tempssl.build`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ _POSITIVE = {"check": lambda v: v > 0, "help": "must be > 0"}
 def _samplers():
     from tempssl.data.sampling import SAMPLERS
 
-    return sorted(SAMPLERS)
+    return SAMPLERS.names()
 
 
 def _methods():
@@ -33,9 +33,9 @@ def _backbones():
 
 
 def _transforms():
-    from tempssl.data.transforms import TRANSFORM_NAMES
+    from tempssl.data.transforms import TRANSFORMS
 
-    return list(TRANSFORM_NAMES)
+    return TRANSFORMS.names()
 
 
 @dataclass

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from tempssl.build import build_model
 from tempssl.config import save_config
-from tempssl.engine.build import build_model
 from tempssl.schema import TrainConfig
 
 

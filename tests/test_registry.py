@@ -53,9 +53,31 @@ def test_unknown_name_suggests_closest_and_lists_choices(methods):
         methods.get("tcm")
     message = str(info.value)
     assert message == "unknown method 'tcm'; did you mean 'tcn'? valid choices: moco, simclr, tcn"
-    assert isinstance(info.value, KeyError)
+    # a failed lookup and a bad value: build_sampler / build_transform document ValueError
+    assert isinstance(info.value, KeyError) and isinstance(info.value, ValueError)
     assert info.value.suggestion == "tcn"
     assert info.value.choices == ["moco", "simclr", "tcn"]
+
+
+def test_indexing_is_get(methods):
+    assert methods["tcn"] is methods.get("tcn")
+    with pytest.raises(UnknownNameError, match="did you mean 'tcn'"):
+        methods["tcm"]
+
+
+def test_every_named_component_is_a_registry():
+    from tempssl.data.sampling import SAMPLERS
+    from tempssl.data.transforms import RECIPES, TRANSFORMS
+    from tempssl.eval.export import EXPORTERS
+    from tempssl.methods import METHODS
+    from tempssl.models import BACKBONES
+
+    registries = [METHODS, BACKBONES, SAMPLERS, TRANSFORMS, RECIPES, EXPORTERS]
+    assert all(isinstance(registry, Registry) and len(registry) for registry in registries)
+    kinds = ["method", "backbone", "sampler", "transform", "recipe", "exporter"]
+    assert [registry.kind for registry in registries] == kinds
+    assert set(RECIPES.names()) < set(TRANSFORMS.names())  # each recipe is a transform too
+    assert set(EXPORTERS.names()) <= set(BACKBONES.names())
 
 
 def test_unknown_name_without_close_match(methods):
@@ -81,3 +103,5 @@ def test_names_sorted_and_filtered(methods):
 def test_closest_match():
     assert closest_match("epochz", ["epochs", "lr"]) == "epochs"
     assert closest_match("zzz", ["epochs", "lr"]) is None
+    assert closest_match(3, ["epochs", "lr"]) is None
+    assert str(UnknownNameError("mode", 3, ["a"])) == "unknown mode '3'; valid choices: a"

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         "--config", type=Path, help="the run's config.yaml (default: found in the run folder)"
     )
     parser.add_argument("--device", default="cpu", help="where to load the checkpoint (default: cpu)")
-    parser.epilog = f"supported backbones: {', '.join(sorted(EXPORTERS))}"
+    parser.epilog = f"supported backbones: {', '.join(EXPORTERS.names())}"
     args = parser.parse_args(argv)
     try:
         result = export_backbone(

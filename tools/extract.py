@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         method, cfg, checkpoint = load_method(args.checkpoint)
         if args.random_init:
-            from tempssl.engine.build import initial_model
+            from tempssl.build import initial_model
 
             method = initial_model(cfg)
         source = load_source(args.videos, args.layout, args.label_column, progress=not args.quiet)

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from tempssl.registry import Registry
+
 if TYPE_CHECKING:  # samplers only read attributes; importing sources would pull in the decoders
     from tempssl.data.sources import VideoInfo
 
@@ -159,6 +161,11 @@ class Sampler:
         return np.flatnonzero(usable)
 
 
+# name -> Sampler subclass; `sampler.name` in a config is one of these names (each the class's kind).
+SAMPLERS: Registry[type[Sampler]] = Registry("sampler")
+
+
+@SAMPLERS.register("pairs")
 class PairSampler(Sampler):
     """Anchor, positive and negative frames of one video: single-view TCN (Sermanet et al. 2017).
 
@@ -260,6 +267,7 @@ class PairSampler(Sampler):
         return _single_view_plans(vid, np.stack([anchor, positive, negative], axis=1), self._labels[vid])
 
 
+@SAMPLERS.register("multiview")
 class MultiViewSampler(Sampler):
     """Synchronized frames of several views of one moment: multi-view TCN (Sermanet et al. 2017).
 
@@ -413,6 +421,7 @@ class MultiViewSampler(Sampler):
         ]
 
 
+@SAMPLERS.register("tuples")
 class TupleSampler(Sampler):
     """Ordered or shuffled frame triplets: shuffle-and-learn (Misra et al. 2016, Sec. 3.2).
 
@@ -567,6 +576,7 @@ class TupleSampler(Sampler):
         return np.concatenate(cdfs), base
 
 
+@SAMPLERS.register("sequences")
 class SequenceSampler(Sampler):
     """Sequences of blocks of frames for predictive coding: CPC / DPC (Han et al. 2019).
 
@@ -627,6 +637,7 @@ class SequenceSampler(Sampler):
         return _single_view_plans(vid, start[:, None] + steps, self._labels[vid])
 
 
+@SAMPLERS.register("frames")
 class FrameSampler(Sampler):
     """Random frames for per-frame image methods (MoCo, SimCLR, MAE, ... on video frames).
 
@@ -680,6 +691,7 @@ class FrameSampler(Sampler):
         return _single_view_plans(vid, frames, self._labels[vid])
 
 
+@SAMPLERS.register("clips")
 class ClipSampler(Sampler):
     """Clips of `num_frames` frames at a fixed stride, for video backbones.
 
@@ -757,21 +769,14 @@ class ClipSampler(Sampler):
         return _single_view_plans(vid, frames, self._labels[vid])
 
 
-SAMPLERS: dict[str, type[Sampler]] = {
-    cls.kind: cls
-    for cls in (PairSampler, MultiViewSampler, TupleSampler, SequenceSampler, FrameSampler, ClipSampler)
-}
-
-
 def build_sampler(name: str, videos: Sequence[VideoInfo], **kwargs) -> Sampler:
-    """The sampler registered as `name` (a key of `SAMPLERS`) over `videos`.
+    """The sampler registered as `name` (see `SAMPLERS.names()`) over `videos`.
 
     Raises:
-        ValueError: for an unknown name or argument (the message lists the valid ones).
+        ValueError: for an unknown name (`tempssl.registry.UnknownNameError`, with a "did you
+            mean") or argument (the message lists the valid ones).
     """
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; valid names: {', '.join(SAMPLERS)}")
-    cls = SAMPLERS[name]
+    cls = SAMPLERS.get(name)
     valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "videos")]
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:

@@ -25,9 +25,9 @@ reproducible, and the DataLoader seeds each worker differently.
 
 from __future__ import annotations
 
-import difflib
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -35,11 +35,14 @@ from torch import nn
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from tempssl.registry import Registry, UnknownNameError
+
 __all__ = [
     "DECODE_RATIO",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
-    "TRANSFORM_NAMES",
+    "RECIPES",
+    "TRANSFORMS",
     "ClipTransform",
     "MultiViewTransform",
     "build_transform",
@@ -60,12 +63,15 @@ def decode_size_for(crop: int) -> int:
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
-# Papers' augmentation settings; every recipe also flips with p=0.5, crops with aspect ratio
-# (3/4, 4/3) and blurs with sigma in [0.1, 2.0]. A recipe lists one setting per view (cycled).
-_RECIPES: dict[str, tuple[dict[str, Any], ...]] = {
-    # Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual Representations",
-    # Appendix A: colour distortion strength s=1.
-    "simclr": (
+# Papers' augmentation settings for `MultiViewTransform`; every recipe also flips with p=0.5,
+# crops with aspect ratio (3/4, 4/3) and blurs with sigma in [0.1, 2.0]. A recipe lists one setting
+# per view (cycled). Each recipe is also a transform of its own name (see `TRANSFORMS` below).
+RECIPES: Registry[tuple[dict[str, Any], ...]] = Registry("recipe")
+# Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual Representations",
+# Appendix A: colour distortion strength s=1.
+RECIPES.register(
+    "simclr",
+    (
         dict(
             scale=(0.08, 1.0),
             color_jitter=(0.8, 0.8, 0.8, 0.2),
@@ -75,8 +81,11 @@ _RECIPES: dict[str, tuple[dict[str, Any], ...]] = {
             solarize_p=0.0,
         ),
     ),
-    # Chen, Fan, Girshick, He 2020, "Improved Baselines with Momentum Contrastive Learning" (MoCo v2).
-    "mocov2": (
+)
+# Chen, Fan, Girshick, He 2020, "Improved Baselines with Momentum Contrastive Learning" (MoCo v2).
+RECIPES.register(
+    "mocov2",
+    (
         dict(
             scale=(0.2, 1.0),
             color_jitter=(0.4, 0.4, 0.4, 0.1),
@@ -86,10 +95,13 @@ _RECIPES: dict[str, tuple[dict[str, Any], ...]] = {
             solarize_p=0.0,
         ),
     ),
-    # Chen, Xie, He 2021, "An Empirical Study of Training Self-Supervised Vision Transformers"
-    # (MoCo v3), which adopts Grill et al. 2020, "Bootstrap Your Own Latent" (BYOL), Table 6:
-    # the two views differ in blur and solarize probabilities.
-    "mocov3": (
+)
+# Chen, Xie, He 2021, "An Empirical Study of Training Self-Supervised Vision Transformers"
+# (MoCo v3), which adopts Grill et al. 2020, "Bootstrap Your Own Latent" (BYOL), Table 6:
+# the two views differ in blur and solarize probabilities.
+RECIPES.register(
+    "mocov3",
+    (
         dict(
             scale=(0.08, 1.0),
             color_jitter=(0.4, 0.4, 0.2, 0.1),
@@ -107,9 +119,8 @@ _RECIPES: dict[str, tuple[dict[str, Any], ...]] = {
             solarize_p=0.2,
         ),
     ),
-}
+)
 
-TRANSFORM_NAMES: tuple[str, ...] = ("clip", "clip_eval", *_RECIPES)
 _GRAYSCALE_MODES = ("luma", "channel")
 
 # Keyword arguments of ClipTransform that a MultiViewTransform recipe sets and a caller may override.
@@ -132,27 +143,23 @@ def build_transform(name: str, **kwargs: Any) -> ClipTransform | MultiViewTransf
     """Build a transform by name.
 
     Args:
-        name: "clip" (`ClipTransform`, train mode), "clip_eval" (`ClipTransform(train=False)`), or a
-            two-view recipe "simclr", "mocov2", "mocov3" (`MultiViewTransform(recipe=name)`).
+        name: a name in `TRANSFORMS`: "clip" (`ClipTransform`, train mode), "clip_eval"
+            (`ClipTransform(train=False)`), or a two-view recipe "simclr", "mocov2", "mocov3"
+            (`MultiViewTransform(recipe=name)`).
         **kwargs: passed on to the transform's constructor.
 
     Returns:
         The transform.
 
     Raises:
-        ValueError: unknown name (the message lists the valid names), or bad arguments.
+        ValueError: unknown name (`tempssl.registry.UnknownNameError`: a "did you mean" and the
+            valid names), or bad arguments.
 
     Examples:
         >>> clip_tf = build_transform("clip", size=112, color_jitter=(0.4, 0.4, 0.4, 0.1))
         >>> two_views = build_transform("mocov2", size=64)
     """
-    if name == "clip":
-        return ClipTransform(**kwargs)
-    if name == "clip_eval":
-        return ClipTransform(train=False, **kwargs)
-    if name in _RECIPES:
-        return MultiViewTransform(recipe=name, **kwargs)
-    raise ValueError(_unknown_name_message("transform", name, TRANSFORM_NAMES))
+    return TRANSFORMS.get(name)(**kwargs)
 
 
 class ClipTransform(nn.Module):
@@ -238,7 +245,7 @@ class ClipTransform(nn.Module):
             _check_probability(p, name)
         color_jitter = _check_color_jitter(color_jitter)
         if grayscale_mode not in _GRAYSCALE_MODES:
-            raise ValueError(_unknown_name_message("grayscale_mode", grayscale_mode, _GRAYSCALE_MODES))
+            raise UnknownNameError("grayscale_mode", grayscale_mode, _GRAYSCALE_MODES)
         if not isinstance(color_per_frame, bool):
             raise ValueError(f"color_per_frame must be true or false, got {color_per_frame!r}")
         if resize is not None:
@@ -323,7 +330,7 @@ class MultiViewTransform(nn.Module):
       solarize 0.0, view 2 blur 0.1 and solarize 0.2 (views beyond two alternate).
 
     Args:
-        recipe: "simclr", "mocov2" or "mocov3".
+        recipe: a name in `RECIPES`: "simclr", "mocov2" or "mocov3".
         size: output height and width in pixels.
         num_views: number of views returned per call (>= 1).
         mean: per-channel normalization mean (None, with `std` None: only scale to [0, 1]).
@@ -356,15 +363,13 @@ class MultiViewTransform(nn.Module):
         **overrides: Any,
     ) -> None:
         super().__init__()
-        if recipe not in _RECIPES:
-            raise ValueError(_unknown_name_message("recipe", recipe, tuple(_RECIPES)))
+        settings = RECIPES.get(recipe)
         unknown = sorted(set(overrides) - set(_AUGMENTATION_ARGS))
         if unknown:
             valid = ", ".join(_AUGMENTATION_ARGS)
             raise ValueError(f"unknown override(s) {unknown}; valid overrides: {valid}")
         if isinstance(num_views, bool) or not isinstance(num_views, int) or num_views < 1:
             raise ValueError(f"num_views must be an int >= 1, got {num_views!r}")
-        settings = _RECIPES[recipe]
         self.recipe = recipe
         self.views = nn.ModuleList(
             ClipTransform(size, mean=mean, std=std, **{**settings[i % len(settings)], **overrides})
@@ -374,6 +379,21 @@ class MultiViewTransform(nn.Module):
     def forward(self, frames: torch.Tensor) -> list[torch.Tensor]:
         """Return `num_views` independently augmented float32 views of `frames` (see the class doc)."""
         return [view(frames) for view in self.views]
+
+
+# name -> transform builder (`**kwargs -> transform`); `transforms.name` in a config is one of these.
+TRANSFORMS: Registry[Callable[..., ClipTransform | MultiViewTransform]] = Registry("transform")
+TRANSFORMS.register("clip", ClipTransform)
+
+
+@TRANSFORMS.register("clip_eval")
+def _clip_eval(**kwargs: Any) -> ClipTransform:
+    """`ClipTransform(train=False)`: resize, center crop, normalize."""
+    return ClipTransform(train=False, **kwargs)
+
+
+for _recipe in RECIPES.names():
+    TRANSFORMS.register(_recipe, functools.partial(MultiViewTransform, _recipe))
 
 
 class _RandomChannelGray(nn.Module):
@@ -532,9 +552,3 @@ def _check_mean_std(mean: Any, std: Any) -> None:
             raise ValueError(f"{name} must be 3 values (R, G, B) or None, got {value!r}")
     if min(std) <= 0:
         raise ValueError(f"std values must be > 0, got {std!r}")
-
-
-def _unknown_name_message(kind: str, name: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(name), valid, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return f"unknown {kind} {name!r}.{hint} Valid names: {', '.join(valid)}"

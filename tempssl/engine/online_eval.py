@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tempssl.build import toy_dataset
 from tempssl.config import ConfigError
 from tempssl.data import sources
 from tempssl.eval.extract import ExtractSettings, default_windows, embed_windows
@@ -117,8 +118,6 @@ class OnlineKNN:
     ) -> list[sources.VideoSource]:
         """One source per label set (same videos, same order, different labels)."""
         if manifest is None:
-            from tempssl.engine.build import toy_dataset
-
             manifest = str(toy_dataset(progress=False) / f"{split}.csv")
         result = []
         for i, name in enumerate(self.labels):

@@ -21,11 +21,11 @@ from accelerate.utils import broadcast_object_list, set_seed
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from tempssl import build
+from tempssl.checkpoint import CONFIG_FILE, find_checkpoint, load_checkpoint, save_checkpoint
 from tempssl.config import ConfigError, save_config
 from tempssl.data.dataset import EpochIndices
 from tempssl.data.sampling import SAMPLERS
-from tempssl.engine import build
-from tempssl.engine.checkpoint import CONFIG_FILE, find_checkpoint, load_checkpoint, save_checkpoint
 from tempssl.engine.online_eval import OnlineKNN, online_eval_enabled
 from tempssl.engine.optim import build_optimizer, build_schedule
 from tempssl.schema import TrainConfig

@@ -23,10 +23,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
+from tempssl.build import build_model
+from tempssl.checkpoint import CONFIG_FILE, LATEST, STATE_FILE, latest_checkpoint
 from tempssl.config import ConfigError, load_config
-from tempssl.engine.checkpoint import CONFIG_FILE, LATEST, STATE_FILE, latest_checkpoint
 from tempssl.methods import Method
+from tempssl.models import BACKBONES, build_backbone
 from tempssl.schema import TrainConfig
 
 __all__ = [
@@ -120,8 +123,6 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             state = load_file(str(path), device="cpu")
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -192,8 +193,6 @@ def load_method(
             first differing keys).
         ConfigError: the config does not load (message prefixed by its path).
     """
-    from tempssl.engine.build import build_model
-
     checkpoint = resolve_checkpoint(path)
     config_path = Path(config) if config is not None else find_config(checkpoint)
     try:
@@ -227,8 +226,6 @@ def guess_backbone(state: Mapping[str, torch.Tensor], prefix: str = "backbone.")
 
     Backbones are built on the meta device, so this allocates nothing.
     """
-    from tempssl.models import BACKBONES, build_backbone
-
     shapes = {k.removeprefix(prefix): tuple(v.shape) for k, v in state.items() if k.startswith(prefix)}
     if not shapes:
         return None

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from tempssl.eval import alignment, knn, linear, retrieval
+from tempssl.eval import alignment, knn, linear, plots, retrieval
 from tempssl.eval.labelled import (
     DataSpec,
     LabelledSets,
@@ -72,10 +72,8 @@ def knn_command(
 
     document, sets = _run_labelled("knn", spec, evaluate, rows, settings, out, baseline, stream)
     if confusion is not None:
-        from tempssl.eval.plots import plot_confusion
-
         k = str(settings["ks"][0])
-        plot_confusion(
+        plots.plot_confusion(
             document["results"]["k"][k]["confusion"],
             sets.classes,
             confusion,
@@ -181,8 +179,6 @@ def alignment_command(
 
     report(document, rows, out or folder_of(embeddings) / "alignment.json", stream)
     if plot is not None or trajectories is not None:
-        from tempssl.eval import plots
-
         if plot is not None:
             plots.plot_alignment(alignments, plot)
         if trajectories is not None:
@@ -211,11 +207,14 @@ def order_command(
     `baseline`: "random" (the run's network before training) or another checkpoint, scored on
     the same tuples. Default `out`: `order.json` in the run folder.
     """
+    # Only this protocol reads a checkpoint and videos: the network and decoding stack (methods,
+    # models, torchvision, the video backends) loads here, so the commands that read embedding
+    # folders start without it.
     import torch
 
+    from tempssl.build import initial_model
     from tempssl.data.sampling import TupleSampler
     from tempssl.data.sources import load_source
-    from tempssl.engine.build import initial_model
     from tempssl.eval.checkpoints import find_config, load_method
     from tempssl.eval.order import order_accuracy, order_tuples
 

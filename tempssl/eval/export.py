@@ -8,7 +8,7 @@ backbone, training settings, source checkpoint, date, usage). Before anything is
 weights are loaded strictly into the target model and its features are compared with the trained
 backbone's on a random input; any difference is an error.
 
-One exporter per backbone name, in `EXPORTERS`:
+One exporter per backbone name, in the registry `EXPORTERS`:
 
 - `resnet18`, `resnet50`: torchvision's state dict. Our backbones replace the classifier by the
   identity, so `fc.weight` / `fc.bias` (1000 classes) are added as zeros: replace or train them.
@@ -40,13 +40,16 @@ from types import ModuleType
 
 import torch
 import torchvision
+from safetensors.torch import save_file
 from torch import nn
 
+from tempssl import __version__
 from tempssl.atomic import atomic_path
 from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from tempssl.eval.checkpoints import checkpoint_state, find_config, load_method
 from tempssl.models import build_backbone, input_kind, pytorchvideo_backbones, without_classifier
 from tempssl.models.vit import VisionTransformer
+from tempssl.registry import Registry
 from tempssl.schema import TrainConfig
 
 __all__ = [
@@ -113,17 +116,13 @@ class ExportResult:
 
 
 Exporter = Callable[[nn.Module, TrainConfig], BackboneExport]
-EXPORTERS: dict[str, Exporter] = {}
+EXPORTERS: Registry[Exporter] = Registry("exporter")
 
 
 def exporter(name: str) -> Callable[[Exporter], Exporter]:
-    """Register `fn(backbone, cfg) -> BackboneExport` as the exporter of backbone `name`."""
-
-    def register(fn: Exporter) -> Exporter:
-        EXPORTERS[name] = fn
-        return fn
-
-    return register
+    """Register `fn(backbone, cfg) -> BackboneExport` as the exporter of backbone `name`
+    (`EXPORTERS.register(name)`; a name can be registered once)."""
+    return EXPORTERS.register(name)
 
 
 def _torchvision_resnet(arch: str, package: ModuleType = torchvision.models) -> Exporter:
@@ -157,13 +156,10 @@ def _torchvision_resnet(arch: str, package: ModuleType = torchvision.models) -> 
     return export
 
 
-EXPORTERS.update({arch: _torchvision_resnet(arch) for arch in ("resnet18", "resnet50")})
-EXPORTERS.update(
-    {
-        arch: _torchvision_resnet(arch, torchvision.models.video)
-        for arch in ("r3d_18", "r2plus1d_18", "mc3_18")
-    }
-)
+for _arch in ("resnet18", "resnet50"):
+    EXPORTERS.register(_arch, _torchvision_resnet(_arch))
+for _arch in ("r3d_18", "r2plus1d_18", "mc3_18"):
+    EXPORTERS.register(_arch, _torchvision_resnet(_arch, torchvision.models.video))
 
 
 def _pytorchvideo(name: str) -> Exporter:
@@ -179,7 +175,8 @@ def _pytorchvideo(name: str) -> Exporter:
     return export
 
 
-EXPORTERS.update({name: _pytorchvideo(name) for name in pytorchvideo_backbones.BUILDERS})
+for _name in pytorchvideo_backbones.BUILDERS:
+    EXPORTERS.register(_name, _pytorchvideo(_name))
 
 
 def _rebuilt_with_tempssl(name: str) -> Exporter:
@@ -205,7 +202,8 @@ def _rebuilt_with_tempssl(name: str) -> Exporter:
     return export
 
 
-EXPORTERS.update({name: _rebuilt_with_tempssl(name) for name in ("small_cnn", "small_3dcnn")})
+for _name in ("small_cnn", "small_3dcnn"):
+    EXPORTERS.register(_name, _rebuilt_with_tempssl(_name))
 
 
 def _timm_vit(size: str) -> Exporter:
@@ -247,12 +245,13 @@ def _timm_vit(size: str) -> Exporter:
     return export
 
 
-EXPORTERS.update({f"vit_{size}": _timm_vit(size) for size in ("tiny", "small", "base")})
+for _size in ("tiny", "small", "base"):
+    EXPORTERS.register(f"vit_{_size}", _timm_vit(_size))
 
 
 def _import_timm() -> ModuleType:
     try:
-        import timm
+        import timm  # optional (the timm extra), needed by ViT exports only
     except ImportError as error:
         raise ExportError(
             "ViT exports load into timm, which is not installed: pip install timm "
@@ -270,11 +269,12 @@ def prepare_export(backbone: nn.Module, name: str, cfg: TrainConfig) -> tuple[Ba
             does not load with `strict=True` into the target, or the features differ.
     """
     if name not in EXPORTERS:
+        # `name` is a registered backbone (the run's), so no "did you mean": it has no exporter yet.
         raise ExportError(
-            f"cannot export backbone {name!r}: supported backbones are {', '.join(sorted(EXPORTERS))} "
+            f"cannot export backbone {name!r}: supported backbones are {', '.join(EXPORTERS.names())} "
             f"(add an exporter to tempssl.eval.export.EXPORTERS)"
         )
-    export = EXPORTERS[name](backbone, cfg)
+    export = EXPORTERS.get(name)(backbone, cfg)
     target = export.build()
     try:
         target.load_state_dict(export.state_dict, strict=True)
@@ -344,8 +344,6 @@ def export_backbone(
     state = export.state_dict
     path.parent.mkdir(parents=True, exist_ok=True)
     if format == "safetensors":
-        from safetensors.torch import save_file
-
         metadata = {
             "format": "pt",
             "backbone": name,
@@ -526,6 +524,4 @@ def _args(args: dict) -> str:
 
 
 def _version() -> str:
-    from tempssl import __version__
-
     return __version__

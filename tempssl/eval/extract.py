@@ -34,9 +34,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from tempssl.data.sources import VideoSource, unreadable_error
-from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from tempssl.build import initial_model
+from tempssl.data.sampling import SAMPLERS
+from tempssl.data.sources import VideoSource, load_source, unreadable_error
+from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_transform
+from tempssl.eval.checkpoints import load_method
 from tempssl.eval.store import Embeddings, load_embeddings, save_embeddings
+from tempssl.models import input_kind
 from tempssl.video import VideoError, open_video
 
 log = logging.getLogger(__name__)
@@ -113,11 +117,8 @@ def default_windows(
         ValueError: the run's sampler does not say which clips and `clip_len` is not given, or
             `clip_len` / `clip_stride` with "context" (a context is the run's own sequence).
     """
-    from tempssl.data.sampling import SAMPLERS
-    from tempssl.models import input_kind
-
     name = cfg.sampler.name
-    args = {**_defaults(SAMPLERS[name]), **cfg.sampler.args}
+    args = {**_defaults(SAMPLERS.get(name)), **cfg.sampler.args}
     given = clip_len is not None or clip_stride is not None
     if features == "context":
         if given:
@@ -253,8 +254,6 @@ def embed_windows(
     seconds, the frame index `(T,)` int64 each window's time is taken from, and None for a decoded
     video or the problem of an unreadable one (left out of the first three).
     """
-    from tempssl.data.transforms import build_transform
-
     embed = window_embedder(model, settings)
     transform = build_transform("clip_eval", size=settings.size, mean=settings.mean, std=settings.std)
     dataset = _UniformWindows(source, ids, settings, transform)
@@ -284,8 +283,6 @@ def window_embedder(model: nn.Module, settings: ExtractSettings):
         ValueError: windows the model cannot take (several frames for a frame backbone, or
             "context" features of a model without `context_embedding`).
     """
-    from tempssl.models import input_kind
-
     if settings.features == "context":
         if not callable(getattr(model, "context_embedding", None)):
             raise ValueError(
@@ -431,10 +428,6 @@ def random_init_baseline(folder: str | Path, progress: bool = True) -> Path:
     Reads the checkpoint, videos and settings from `folder`'s sidecar, rebuilds the network with the
     run's seed (no trained weights), and extracts into `<folder>/random_init/` (reused when done).
     """
-    from tempssl.data.sources import load_source
-    from tempssl.engine.build import initial_model
-    from tempssl.eval.checkpoints import load_method
-
     done = load_embeddings(folder)
     info = done.info
     missing = [k for k in ("checkpoint", "videos", "settings") if k not in info]

@@ -15,7 +15,7 @@ from typing import TextIO
 
 import numpy as np
 
-from tempssl.eval import perframe
+from tempssl.eval import perframe, plots
 from tempssl.eval.frame_labels import FrameSets, LabelledVideos, load_frame_sets, video_frames
 from tempssl.eval.labelled import DataSpec, folder_baseline, folder_of, load_folder, scene_groups
 from tempssl.eval.linear import DEFAULT_WEIGHT_DECAYS
@@ -119,13 +119,9 @@ def phase_command(
         "phase", spec, frame_labels, False, evaluate, rows, settings, out, baseline, stream
     )
     if plot is not None:
-        from tempssl.eval.plots import plot_few_shot
-
-        plot_few_shot(_columns(document), plot)
+        plots.plot_few_shot(_columns(document), plot)
     if confusion is not None:
-        from tempssl.eval.plots import plot_confusion
-
-        plot_confusion(
+        plots.plot_confusion(
             document["results"]["confusion"], sets.classes, confusion, title="phase confusion"
         )
     return document
@@ -193,8 +189,6 @@ def progression_command(
         "progression", spec, frame_labels, True, evaluate, rows, settings, out, baseline, stream
     )
     if plot is not None:
-        from tempssl.eval import plots
-
         plots.plot_progression(
             {
                 name: (result["true"], result["predictions"], result["r2"])
@@ -255,8 +249,6 @@ def kendall_command(
 
     report(document, rows, out or folder_of(embeddings) / "kendall.json", stream)
     if plot is not None:
-        from tempssl.eval import plots
-
         taus = {name: [p["tau"] for p in r["pairs"]] for name, r in _columns(document).items()}
         plots.plot_tau_histogram(taus, plot)
     return document

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tempssl.data.toy import toy_root
 from tempssl.eval import linear
 from tempssl.eval.labelled import DataSpec, folder_of, load_folder, same_videos, scene_groups
 from tempssl.eval.store import Embeddings
@@ -154,8 +155,6 @@ def default_labels_path(data: Embeddings, folder: str | Path) -> Path:
             "be found: give them with --frame-labels CSV (columns path,frame,label[,progress])"
         )
     if str(videos).startswith("toy:"):
-        from tempssl.data.toy import toy_root
-
         root = toy_root(progress=False)
     else:
         root = Path(videos).expanduser()

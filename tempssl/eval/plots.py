@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tempssl.atomic import atomic_path
 from tempssl.eval.alignment import Alignment
 
 
@@ -239,8 +240,6 @@ def _figure(width: float, height: float):
 
 def _save(fig, path: str | Path) -> Path:
     """Save a figure atomically (a temporary file next to `path`, then renamed over it)."""
-    from tempssl.atomic import atomic_path
-
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png", dpi=120, bbox_inches="tight")

@@ -547,12 +547,17 @@ def test_epoch_must_be_a_non_negative_integer():
 
 # -- registry ------------------------------------------------------------------------------------
 def test_registry_and_build_sampler():
-    assert list(SAMPLERS) == ["pairs", "multiview", "tuples", "sequences", "frames", "clips"]
-    for name, cls in SAMPLERS.items():
+    assert SAMPLERS.names() == ["clips", "frames", "multiview", "pairs", "sequences", "tuples"]
+    for name in SAMPLERS.names():
+        cls = SAMPLERS.get(name)
         assert issubclass(cls, Sampler) and cls.kind == name
         assert isinstance(build_sampler(name, all_videos()), cls)
-    with pytest.raises(ValueError, match="unknown sampler 'tcn'; valid names: pairs, multiview, tuples"):
+    with pytest.raises(
+        ValueError, match=r"^unknown sampler 'tcn'; valid choices: clips, frames, multiview, pairs, "
+    ):
         build_sampler("tcn", all_videos())
+    with pytest.raises(ValueError, match=r"^unknown sampler 'tuple'; did you mean 'tuples'\?"):
+        build_sampler("tuple", all_videos())
     with pytest.raises(ValueError, match="has no argument pos_radius; valid: pos_window, neg_margin"):
         build_sampler("pairs", all_videos(), pos_radius=3)
     with pytest.raises(ValueError, match="videos: expected at least one VideoInfo"):

@@ -7,8 +7,8 @@ import torch
 from run_fixtures import make_run
 from safetensors.torch import save_file
 
+from tempssl.build import build_model
 from tempssl.config import save_config
-from tempssl.engine.build import build_model
 from tempssl.eval.checkpoints import CheckpointError, load_method, resolve_checkpoint
 from tempssl.schema import TrainConfig
 
@@ -122,7 +122,7 @@ def test_checkpoint_written_by_the_trainer(tmp_path):
     """The real layout: `save_checkpoint` (Accelerate's save_state) of a prepared model."""
     from accelerate import Accelerator
 
-    from tempssl.engine.checkpoint import save_checkpoint
+    from tempssl.checkpoint import save_checkpoint
 
     cfg = TrainConfig()
     cfg.model.args = {"width": 4}

@@ -118,14 +118,14 @@ def test_unsupported_backbone_lists_the_supported_ones(run):
 
 
 def test_an_export_that_changes_the_features_fails_and_writes_nothing(run, tmp_path, monkeypatch):
-    original = export_module.EXPORTERS["resnet18"]
+    original = export_module.EXPORTERS.get("resnet18")
 
     def forgets_bn_statistics(backbone, cfg):
         export = original(backbone, cfg)
         export.state_dict["bn1.running_mean"] = torch.zeros(64)
         return export
 
-    monkeypatch.setitem(export_module.EXPORTERS, "resnet18", forgets_bn_statistics)
+    monkeypatch.setitem(export_module.EXPORTERS._entries, "resnet18", forgets_bn_statistics)
     with pytest.raises(ExportError, match="other features"):
         export_backbone(run, tmp_path / "bad.safetensors")
 
@@ -134,7 +134,7 @@ def test_an_export_that_changes_the_features_fails_and_writes_nothing(run, tmp_p
         del export.state_dict["fc.bias"]
         return export
 
-    monkeypatch.setitem(export_module.EXPORTERS, "resnet18", drops_a_key)
+    monkeypatch.setitem(export_module.EXPORTERS._entries, "resnet18", drops_a_key)
     with pytest.raises(ExportError, match=r"do not load into torchvision\.models\.resnet18\(\)"):
         export_backbone(run, tmp_path / "bad.safetensors")
     assert not list(tmp_path.glob("bad*"))

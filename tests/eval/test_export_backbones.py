@@ -83,14 +83,14 @@ def test_small_3dcnn_rebuilds_with_tempssl():
 
 
 def test_a_changed_clip_export_fails_naming_the_clip(monkeypatch):
-    original = export_module.EXPORTERS["small_3dcnn"]
+    original = export_module.EXPORTERS.get("small_3dcnn")
 
     def forgets_bn_statistics(backbone, cfg):
         export = original(backbone, cfg)
         export.state_dict["features.1.running_mean"] = torch.zeros(4)
         return export
 
-    monkeypatch.setitem(export_module.EXPORTERS, "small_3dcnn", forgets_bn_statistics)
+    monkeypatch.setitem(export_module.EXPORTERS._entries, "small_3dcnn", forgets_bn_statistics)
     with pytest.raises(ExportError, match=r"other features .* on a random 4x32x32 clip"):
         prepare_export(_trained("small_3dcnn", width=4), "small_3dcnn", _config("small_3dcnn", width=4))
 

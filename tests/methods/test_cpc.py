@@ -189,7 +189,7 @@ def test_channel_grayscale_copies_one_channel():
 
 
 def test_bad_augmentation_options():
-    with pytest.raises(ValueError, match=r"unknown grayscale_mode 'chanel'\. Did you mean 'channel'"):
+    with pytest.raises(ValueError, match=r"unknown grayscale_mode 'chanel'; did you mean 'channel'\?"):
         ClipTransform(32, grayscale_mode="chanel")
     with pytest.raises(ValueError, match="color_per_frame must be true or false"):
         ClipTransform(32, color_per_frame="yes")

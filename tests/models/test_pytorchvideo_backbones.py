@@ -137,7 +137,9 @@ def test_exported_state_dict_loads_strictly_into_the_builder_and_gives_the_same_
 
     name, model = backbone
     monkeypatch.setitem(
-        export.EXPORTERS, name, lambda b, cfg: export.BackboneExport(**pv.export_fields(name, b))
+        export.EXPORTERS._entries,
+        name,
+        lambda b, cfg: export.BackboneExport(**pv.export_fields(name, b)),
     )
     cfg = SimpleNamespace(transforms=SimpleNamespace(size=32))
     result, difference = export.prepare_export(model, name, cfg)

@@ -1,8 +1,11 @@
-"""Build the parts of a training run from its config: sources, sampler, dataset, model, method."""
+"""Build the parts of a training run from its config: sources, sampler, dataset, model, method.
+
+Below both `tempssl.engine` (training) and `tempssl.eval` (which rebuilds a run's network from its
+checkpoint's config), so that neither imports the other for it.
+"""
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from tempssl.data.sampling import SAMPLERS
 from tempssl.data.transforms import ClipTransform, build_transform
 from tempssl.methods import METHODS, Method
 from tempssl.models import BACKBONES
+from tempssl.registry import closest_match
 from tempssl.schema import TrainConfig
 
 
@@ -24,7 +28,7 @@ def training_source(cfg: TrainConfig, progress: bool = True) -> sources.VideoSou
     """
     data = cfg.data
     layout = data.layout
-    if layout == "auto" and SAMPLERS[cfg.sampler.name].kind == "multiview":
+    if layout == "auto" and SAMPLERS.get(cfg.sampler.name).kind == "multiview":
         layout = "multiview"
     return sources.load_source(
         "toy:train" if data.root is None else data.root,
@@ -57,7 +61,7 @@ def training_dataset(
     `batch_size`: the per-process batch, for samplers that shape their plans by batch (multi-view
     blocks of one scene per batch); default `trainer.batch_size`.
     """
-    sampler_cls = SAMPLERS[cfg.sampler.name]
+    sampler_cls = SAMPLERS.get(cfg.sampler.name)
     extra: dict = {}
     if cfg.sampler.motion_weighted:
         if cfg.sampler.name != "tuples":
@@ -122,8 +126,8 @@ def construct(key: str, factory, args: dict, *positional, signature_of=None, **f
     target = (signature_of or factory).__name__
     for name in args:
         if not takes_any and name not in valid:
-            close = difflib.get_close_matches(name, valid, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ";"
+            close = closest_match(name, valid)
+            hint = f"; did you mean '{close}'?" if close else ";"
             raise ConfigError(
                 f"config key '{key}.{name}': unknown argument of {target}{hint} "
                 f"valid arguments: {', '.join(valid)}"

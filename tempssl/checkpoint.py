@@ -1,5 +1,9 @@
 """Checkpoints: Accelerate state (model, optimizer, scheduler, RNG) plus the loop position, written
-atomically (a complete folder appears under its final name, or nothing does)."""
+atomically (a complete folder appears under its final name, or nothing does).
+
+The run folder's layout (`CONFIG_FILE`, `checkpoints/LATEST`, `STATE_FILE`) is shared by the trainer,
+which writes it (`tempssl.engine`), and by evaluation, which reads it (`tempssl.eval.checkpoints`).
+"""
 
 from __future__ import annotations
 
