@@ -53,6 +53,10 @@ def test_config_trains_as_written(config, tmp_path):
         # DPC predicts: the true (block, location) among the sequence's own 3 x 4 x 4 candidates
         # far above chance (1/48)
         assert summary["last_metrics"]["own_prediction_accuracy"] > 3 / 48
+    if config.name in ("simclr.yaml", "moco_v1.yaml", "moco_v2.yaml", "moco_v3.yaml", "byol.yaml"):
+        # per-frame methods learn what an object looks like across views (README's toy table)
+        for labels in ("knn_object_mean", "knn_object_segments"):
+            assert summary["knn"][labels] > summary["knn_random_init"][labels], labels
     if config.name == "shuffle_learn.yaml":
         # order verification is learned: balanced training accuracy far above chance (0.5)
         assert summary["last_metrics"]["order_balanced_accuracy"] > 0.7

@@ -107,18 +107,27 @@ class VideoSource:
 
 
 def folder_of_classes(
-    root: str | Path, on_bad_video: str = "skip", workers: int | None = None, progress: bool = True
+    root: str | Path,
+    on_bad_video: str = "skip",
+    workers: int | None = None,
+    progress: bool = True,
+    extensions: frozenset[str] = VIDEO_EXTENSIONS,
 ) -> VideoSource:
-    """`root/<class>/<video>` (the UCF101/HMDB51 layout); classes sorted by name."""
+    """`root/<class>/<video>` (the UCF101/HMDB51 layout; with image `extensions`, torchvision's
+    ImageFolder layout); classes sorted by name."""
     root = _existing_dir(root)
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = _class_folders(root)
     if not classes:
         raise ValueError(f"{root}: no class folders found; expected the layout root/<class>/<video>")
     entries = []
     for label, name in enumerate(classes):
-        entries += [(path, {"label": label}) for path in _media_files(root / name, VIDEO_EXTENSIONS)]
-    _require_files(entries, root, VIDEO_EXTENSIONS)
+        entries += [(path, {"label": label}) for path in _media_files(root / name, extensions)]
+    _require_files(entries, root, extensions)
     return _build(entries, classes, root, on_bad_video, workers, progress)
+
+
+def _class_folders(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def unlabeled_folder(
@@ -136,7 +145,15 @@ def unlabeled_folder(
 
 
 def image_folder(root: str | Path, **kwargs) -> VideoSource:
-    """Every image under `root`, recursively, each as a 1-frame "video" (for per-frame methods)."""
+    """Every image under `root`, recursively, each as a 1-frame "video" (for per-frame methods).
+
+    torchvision's ImageFolder layout, `root/<class>/<image>` with no images directly in `root`, is
+    labelled by its sub-folders (classes sorted by name, as ImageFolder does); any other folder of
+    images is unlabeled."""
+    root = _existing_dir(root)
+    loose = any(p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS for p in root.iterdir())
+    if _class_folders(root) and not loose:
+        return folder_of_classes(root, extensions=IMAGE_EXTENSIONS, **kwargs)
     return unlabeled_folder(root, extensions=IMAGE_EXTENSIONS, **kwargs)
 
 

@@ -82,6 +82,22 @@ RECIPES.register(
         ),
     ),
 )
+# He, Fan, Wu, Xie, Girshick 2020, "Momentum Contrast for Unsupervised Visual Representation
+# Learning" (MoCo v1; facebookresearch/moco main_moco.py without --aug-plus): crop 0.2-1, grayscale
+# 0.2, colour jitter 0.4 (hue too) on every image, no blur.
+RECIPES.register(
+    "mocov1",
+    (
+        dict(
+            scale=(0.2, 1.0),
+            color_jitter=(0.4, 0.4, 0.4, 0.4),
+            color_jitter_p=1.0,
+            grayscale_p=0.2,
+            blur_p=0.0,
+            solarize_p=0.0,
+        ),
+    ),
+)
 # Chen, Fan, Girshick, He 2020, "Improved Baselines with Momentum Contrastive Learning" (MoCo v2).
 RECIPES.register(
     "mocov2",
@@ -144,7 +160,7 @@ def build_transform(name: str, **kwargs: Any) -> ClipTransform | MultiViewTransf
 
     Args:
         name: a name in `TRANSFORMS`: "clip" (`ClipTransform`, train mode), "clip_eval"
-            (`ClipTransform(train=False)`), or a two-view recipe "simclr", "mocov2", "mocov3"
+            (`ClipTransform(train=False)`), or a two-view recipe "simclr", "mocov1", "mocov2", "mocov3"
             (`MultiViewTransform(recipe=name)`).
         **kwargs: passed on to the transform's constructor.
 
@@ -323,6 +339,8 @@ class MultiViewTransform(nn.Module):
 
     - "simclr" (Chen et al. 2020, SimCLR, Appendix A): scale (0.08, 1), jitter (0.8, 0.8, 0.8, 0.2)
       p=0.8, grayscale 0.2, blur 0.5.
+    - "mocov1" (He et al. 2020, MoCo v1): scale (0.2, 1), jitter (0.4, 0.4, 0.4, 0.4) p=1,
+      grayscale 0.2, no blur.
     - "mocov2" (Chen, Fan, Girshick, He 2020, MoCo v2): scale (0.2, 1), jitter (0.4, 0.4, 0.4, 0.1)
       p=0.8, grayscale 0.2, blur 0.5.
     - "mocov3" (Chen, Xie, He 2021, MoCo v3 = BYOL's recipe, Grill et al. 2020): scale (0.08, 1),
@@ -330,7 +348,7 @@ class MultiViewTransform(nn.Module):
       solarize 0.0, view 2 blur 0.1 and solarize 0.2 (views beyond two alternate).
 
     Args:
-        recipe: a name in `RECIPES`: "simclr", "mocov2" or "mocov3".
+        recipe: a name in `RECIPES`: "simclr", "mocov1", "mocov2" or "mocov3".
         size: output height and width in pixels.
         num_views: number of views returned per call (>= 1).
         mean: per-channel normalization mean (None, with `std` None: only scale to [0, 1]).

@@ -11,20 +11,40 @@ from tempssl.schema import OptimConfig
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig, global_batch: int) -> torch.optim.Optimizer:
-    """The configured optimizer; biases and norm parameters get no weight decay (common SSL practice).
+    """The configured optimizer over the method's parameter groups.
+
+    Groups come from `model.parameter_groups()` (a method's own, e.g. a predictor at its own
+    learning rate; one group otherwise), each at `lr_scale` times the learning rate. Within each,
+    biases and norm parameters (ndim <= 1) and the names in `model.no_weight_decay()` (a ViT's
+    `cls_token`, `pos_embed`: timm's and MAE's list) take no weight decay and, under LARS, no
+    trust-ratio adaptation (SimCLR, BYOL). Frozen parameters (momentum encoders, a frozen patch
+    projection) are left out.
 
     The learning rate scales linearly with `global_batch / cfg.lr_batch_size` when that is set
     (Goyal et al. 2017), e.g. SimCLR/MoCo v3: lr = base_lr x batch / 256.
     """
     lr = cfg.lr * (global_batch / cfg.lr_batch_size if cfg.lr_batch_size else 1.0)
-    decay, no_decay = [], []
-    for param in model.parameters():
-        if param.requires_grad:
-            (no_decay if param.ndim <= 1 else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0, "lars_exclude": True},
-    ]
+    specs = getattr(model, "parameter_groups", None)
+    specs = specs() if callable(specs) else [{"params": list(model.named_parameters()), "lr_scale": 1.0}]
+    listed = getattr(model, "no_weight_decay", None)
+    exempt = listed() if callable(listed) else set()
+    groups, seen = [], set()
+    for spec in specs:
+        decay, no_decay = [], []
+        for name, param in spec["params"]:
+            if not param.requires_grad or id(param) in seen:
+                continue
+            seen.add(id(param))
+            (no_decay if param.ndim <= 1 or name in exempt else decay).append(param)
+        scaled = lr * spec.get("lr_scale", 1.0)
+        groups += [{"params": decay, "weight_decay": cfg.weight_decay, "lr": scaled}] if decay else []
+        groups += (
+            [{"params": no_decay, "weight_decay": 0.0, "lr": scaled, "lars_exclude": True}]
+            if no_decay
+            else []
+        )
+    if not groups:
+        raise ValueError(f"{type(model).__name__} has no trainable parameters")
     if cfg.name == "adamw":
         for group in groups:
             group.pop("lars_exclude", None)

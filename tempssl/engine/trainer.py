@@ -154,7 +154,7 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
             if not accelerator.sync_gradients:
                 continue
             scheduler.step()
-            method.on_step_end()
+            method.on_step_end(position["global_step"], total_steps)
             position["global_step"] += 1
             bar.update()
             step = position["global_step"]

@@ -48,6 +48,7 @@ from tempssl.atomic import atomic_path
 from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from tempssl.eval.checkpoints import checkpoint_state, find_config, load_method
 from tempssl.models import build_backbone, input_kind, pytorchvideo_backbones, without_classifier
+from tempssl.models.backbones import use_small_stem
 from tempssl.models.vit import VisionTransformer
 from tempssl.registry import Registry
 from tempssl.schema import TrainConfig
@@ -87,6 +88,8 @@ class BackboneExport:
             run's config); a ViT needs its own patch grid's size.
         check_frames: T of the random clip `(2, 3, T, size, size)` that checks a clip backbone
             (`input_kind(backbone) == "clip"`); frame backbones get `(2, 3, size, size)`.
+        setup: Python lines the card runs on `model` after building the target and before
+            loading (e.g. the small-image ResNet stem's two replacements); `build` does the same.
     """
 
     state_dict: dict[str, torch.Tensor]
@@ -97,6 +100,7 @@ class BackboneExport:
     notes: list[str] = field(default_factory=list)
     check_size: int | None = None
     check_frames: int = 4
+    setup: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -144,13 +148,31 @@ def _torchvision_resnet(arch: str, package: ModuleType = torchvision.models) -> 
         ]
         if input_kind(backbone) == "clip":
             notes.append("It takes clips: `float (B, 3, T, H, W)`.")
+        small_stem = bool(getattr(backbone, "small_stem", False))
+        setup = []
+        if small_stem:
+            width = backbone.conv1.out_channels
+            setup = [
+                f"model.conv1 = torch.nn.Conv2d(3, {width}, 3, stride=1, padding=1, bias=False)",
+                "model.maxpool = torch.nn.Identity()",
+            ]
+            notes.append(
+                "Trained with the small-image stem (3x3 stride-1 conv1, no max-pool, for 28-64 px "
+                "images): the two lines after building the model set it up before loading."
+            )
+
+        def build() -> nn.Module:
+            model = getattr(package, arch)(weights=None)
+            return use_small_stem(model) if small_stem else model
+
         return BackboneExport(
             state_dict=state,
             target=f"{package.__name__}.{arch}()",
-            modules=["torchvision"],
-            build=lambda: getattr(package, arch)(weights=None),
+            modules=["torch", "torchvision"] if small_stem else ["torchvision"],
+            build=build,
             features=lambda model: without_classifier(model, input_kind(backbone)),
             notes=notes,
+            setup=setup,
         )
 
     return export
@@ -441,8 +463,9 @@ def model_card(
         f"|difference| {result.max_feature_difference:.2g}).",
         "",
         "```python",
-        f"import {', '.join([loader, *export.modules])}",
+        f"import {', '.join(dict.fromkeys([loader, *export.modules]))}",
         f"model = {result.target}",
+        *export.setup,
         f"model.load_state_dict({load}, strict=True)",
         "```",
         "",

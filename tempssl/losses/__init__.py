@@ -11,6 +11,7 @@ is re-exported here (`from tempssl.losses import info_nce`):
 * `tempssl.losses.contrastive`: `info_nce` / `InfoNCELoss` (MoCo) and `nt_xent` / `NTXentLoss`
   (SimCLR).
 * `tempssl.losses.predictive`: `cpc_loss` and `dpc_loss` (CPC's and DPC's InfoNCE).
+* `tempssl.losses.regression`: `normalized_mse` (BYOL).
 * `tempssl.losses.gather`: `gather_with_grad` / `gather_no_grad`, what `gather=True` does in every
   loss, and the gradient-scaling convention of multi-process training.
 * `tempssl.losses._checks`: input checks the losses share (private).
@@ -20,6 +21,7 @@ from tempssl.losses.contrastive import InfoNCELoss, NTXentLoss, info_nce, nt_xen
 from tempssl.losses.gather import gather_no_grad, gather_with_grad
 from tempssl.losses.npairs import NPairsLoss, npairs_loss
 from tempssl.losses.predictive import cpc_loss, dpc_loss
+from tempssl.losses.regression import normalized_mse
 from tempssl.losses.triplet import (
     TripletSemiHardLoss,
     pairwise_distance,
@@ -39,6 +41,7 @@ __all__ = [
     "gather_no_grad",
     "gather_with_grad",
     "info_nce",
+    "normalized_mse",
     "npairs_loss",
     "nt_xent",
     "pairwise_distance",

@@ -1,6 +1,15 @@
 """Self-supervised methods, one file each, registered by name in `METHODS`."""
 
-from tempssl.methods import cpc, dpc, shuffle_learn, tcn  # noqa: F401  (register each method)
+from tempssl.methods import (  # noqa: F401  (register each method)
+    byol,
+    cpc,
+    dpc,
+    moco,
+    moco_v3,
+    shuffle_learn,
+    simclr,
+    tcn,
+)
 from tempssl.methods.base import METHODS, Method, build_method
 
 __all__ = ["METHODS", "Method", "build_method"]

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from tempssl.models import input_kind
+from tempssl.models.momentum import MomentumSchedule, ema_update, momentum_copy
 from tempssl.registry import Registry
 
 METHODS: Registry = Registry("method")
@@ -46,5 +47,84 @@ class Method(nn.Module):
         `(B, C, T, H, W)` (clip backbones)."""
         return self.backbone(x)
 
-    def on_step_end(self) -> None:
-        """Called after each optimizer step (momentum encoders update here)."""
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        """Called after each optimizer step: `step` steps of `total_steps` are done (0-based index
+        of the step just taken). Momentum encoders update here."""
+
+    def parameter_groups(self) -> list[dict]:
+        """The optimizer's parameter groups: `[{"params": [(name, param), ...], "lr_scale": s}]`,
+        each group at `s` times the configured learning rate (e.g. a predictor's own rate).
+        Default: one group of every parameter. Frozen parameters are dropped by the optimizer."""
+        return [{"params": list(self.named_parameters()), "lr_scale": 1.0}]
+
+    def no_weight_decay(self) -> set[str]:
+        """Names of parameters exempt from weight decay besides biases and norms (which every
+        method exempts by shape): what submodules list in their own `no_weight_decay()` (as timm's
+        models do, e.g. a ViT's `cls_token` and `pos_embed`), prefixed by the submodule's name."""
+        names: set[str] = set()
+        for prefix, module in self.named_modules():
+            listed = getattr(module, "no_weight_decay", None)
+            if module is not self and callable(listed):
+                names |= {f"{prefix}.{name}" if prefix else name for name in listed()}
+        return names
+
+
+def groups_with_own_rate(method: nn.Module, prefix: str, lr_scale: float) -> list[dict]:
+    """`Method.parameter_groups` with the parameters under `prefix.` (e.g. a predictor) at
+    `lr_scale` times the learning rate and all others at 1."""
+    named = list(method.named_parameters())
+    own = [(n, p) for n, p in named if n.startswith(f"{prefix}.")]
+    rest = [(n, p) for n, p in named if not n.startswith(f"{prefix}.")]
+    return [{"params": rest, "lr_scale": 1.0}, {"params": own, "lr_scale": lr_scale}]
+
+
+def two_views(views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two augmented views of each frame: `views (B, 2K, C, H, W)` (frame sampler with a
+    two-view transform; frame j's views at 2j and 2j + 1) -> two `(B * K, C, H, W)` batches, the
+    first and the second view of every frame in the same order."""
+    if views.ndim != 5 or views.shape[1] % 2:
+        raise ValueError(
+            f"expected views (B, 2K, C, H, W) from a two-view transform (transforms.name: simclr, "
+            f"mocov2, ... with num_views: 2), got {tuple(views.shape)}"
+        )
+    return views[:, 0::2].flatten(0, 1), views[:, 1::2].flatten(0, 1)
+
+
+class MomentumMethod(Method):
+    """A method with a momentum (target / key) network, as MoCo and BYOL have (solo-learn's
+    `BaseMomentumMethod`): frozen copies of the backbone and projector, moved towards the online
+    ones by an exponential moving average after every optimizer step, with a momentum that follows
+    `MomentumSchedule` over training. The copies are submodules, so checkpoints hold them and a
+    resumed run continues from them; `backbone` stays the online network (what users keep).
+
+    Args:
+        backbone: the online backbone.
+        projector: the online projection head `(B, D) -> (B, d)`.
+        momentum: the momentum at step 0 (MoCo v1/v2: 0.999, BYOL: 0.996, MoCo v3: 0.99).
+        momentum_schedule: "constant" or "cosine" (to 1 at the end of training).
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        projector: nn.Module,
+        momentum: float,
+        momentum_schedule: str = "constant",
+    ):
+        super().__init__(backbone)
+        self.projector = projector
+        self.momentum_backbone = momentum_copy(backbone)
+        self.momentum_projector = momentum_copy(projector)
+        self.momentum_schedule = MomentumSchedule(momentum, momentum_schedule)
+        self.register_buffer("momentum", torch.tensor(float(momentum)), persistent=False)
+
+    @torch.no_grad()
+    def momentum_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The target network's projection of `x (B, C, H, W)`: `(B, d)`, no gradient."""
+        return self.momentum_projector(self.momentum_backbone(x))
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        m = self.momentum_schedule(step, total_steps)
+        ema_update(self.momentum_backbone, self.backbone, m)
+        ema_update(self.momentum_projector, self.projector, m)
+        self.momentum.fill_(m)

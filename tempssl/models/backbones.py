@@ -70,22 +70,39 @@ def without_classifier(model: nn.Module, input_kind: str) -> nn.Module:
     return model
 
 
-def _torchvision_resnet(arch: str, zero_init_residual: bool) -> nn.Module:
+def _torchvision_resnet(arch: str, zero_init_residual: bool, small_stem: bool) -> nn.Module:
     model = getattr(torchvision.models, arch)(weights=None, zero_init_residual=zero_init_residual)
     model.__class__ = ResNetBackbone  # adds forward_features; modules and weights unchanged
+    if small_stem:
+        use_small_stem(model)
     return without_classifier(model, "frame")
 
 
+def use_small_stem(model: torchvision.models.ResNet) -> torchvision.models.ResNet:
+    """The small-image ResNet stem (He et al. 2016, Sec. 4.2, CIFAR; SimCLR Appendix B.9; the
+    CIFAR settings of solo-learn and lightly): `conv1` a 3x3 convolution with stride 1 and no
+    max-pool, so a 32 px image keeps 32x32 maps into `layer1` instead of 8x8. The state_dict keys
+    stay torchvision's; `conv1.weight` is `(64, 3, 3, 3)` instead of `(64, 3, 7, 7)`, so loading it
+    needs the same two replacements (`tempssl.eval.export` writes them into its instructions)."""
+    model.conv1 = nn.Conv2d(3, model.conv1.out_channels, 3, stride=1, padding=1, bias=False)
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    model.maxpool = nn.Identity()
+    model.small_stem = True
+    return model
+
+
 @BACKBONES.register("resnet18")
-def resnet18(zero_init_residual: bool = True) -> nn.Module:
-    """torchvision ResNet-18 without its classifier: `(B, 3, H, W) -> (B, 512)`."""
-    return _torchvision_resnet("resnet18", zero_init_residual)
+def resnet18(zero_init_residual: bool = True, small_stem: bool = False) -> nn.Module:
+    """torchvision ResNet-18 without its classifier: `(B, 3, H, W) -> (B, 512)`; `small_stem`:
+    3x3 stride-1 conv1 and no max-pool, for 28-64 px images (`use_small_stem`)."""
+    return _torchvision_resnet("resnet18", zero_init_residual, small_stem)
 
 
 @BACKBONES.register("resnet50")
-def resnet50(zero_init_residual: bool = True) -> nn.Module:
-    """torchvision ResNet-50 without its classifier: `(B, 3, H, W) -> (B, 2048)`."""
-    return _torchvision_resnet("resnet50", zero_init_residual)
+def resnet50(zero_init_residual: bool = True, small_stem: bool = False) -> nn.Module:
+    """torchvision ResNet-50 without its classifier: `(B, 3, H, W) -> (B, 2048)`; `small_stem` as
+    for `resnet18`."""
+    return _torchvision_resnet("resnet50", zero_init_residual, small_stem)
 
 
 class SmallCNN(nn.Module):

@@ -10,23 +10,49 @@ from torch import nn
 
 
 class MLPHead(nn.Module):
-    """Projection MLP `(B, in_dim) -> (B, out_dim)`: Linear -> [BN] -> ReLU, repeated, then Linear.
+    """Projection / prediction MLP `(B, in_dim) -> (B, out_dim)`: (Linear -> [BN] -> ReLU) x
+    (num_layers - 1), then Linear [-> BN without affine].
 
-    SimCLR / MoCo v2 use 2 layers (hidden 2048 or in_dim); MoCo v3 / BYOL 2-3 layers with BN.
+    The papers' layouts:
+    - SimCLR (Chen et al. 2020): 2 layers, BN, hidden 2048, out 128.
+    - MoCo v2 (Chen et al. 2020): 2 layers, no BN, hidden = in_dim, out 128.
+    - MoCo v3 (Chen, Xie, He 2021): projector 3 layers (2 for ResNets in the reference), hidden
+      4096, out 256, BN everywhere including a last `BatchNorm1d(affine=False)`, linear layers
+      without bias; predictor 2 layers, hidden 4096, no last BN.
+    - BYOL (Grill et al. 2020): projector and predictor 2 layers, BN, hidden 4096, out 256.
+
+    Args:
+        in_dim, hidden_dim, out_dim: widths.
+        num_layers: linear layers (>= 1; 1 is a plain linear map).
+        batch_norm: BatchNorm1d after every hidden linear layer.
+        last_bn: BatchNorm1d(affine=False) after the output layer (MoCo v3).
+        bias: biases of the linear layers; None: only where no BN follows (the usual choice).
     """
 
     def __init__(
-        self, in_dim: int, hidden_dim: int, out_dim: int, num_layers: int = 2, batch_norm: bool = True
+        self,
+        in_dim: int,
+        hidden_dim: int,
+        out_dim: int,
+        num_layers: int = 2,
+        batch_norm: bool = True,
+        last_bn: bool = False,
+        bias: bool | None = None,
     ):
         super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"an MLP head needs num_layers >= 1, got {num_layers}")
         layers: list[nn.Module] = []
         dims = [in_dim] + [hidden_dim] * (num_layers - 1)
         for d_in, d_out in itertools.pairwise(dims):
-            layers += [nn.Linear(d_in, d_out, bias=not batch_norm)]
+            layers += [nn.Linear(d_in, d_out, bias=not batch_norm if bias is None else bias)]
             layers += [nn.BatchNorm1d(d_out)] if batch_norm else []
             layers += [nn.ReLU(inplace=True)]
-        layers.append(nn.Linear(dims[-1], out_dim))
+        layers.append(nn.Linear(dims[-1], out_dim, bias=not last_bn if bias is None else bias))
+        if last_bn:
+            layers.append(nn.BatchNorm1d(out_dim, affine=False))
         self.net = nn.Sequential(*layers)
+        self.out_dim = out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

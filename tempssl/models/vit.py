@@ -172,6 +172,31 @@ class VisionTransformer(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameters that take no weight decay (timm's `no_weight_decay`; MAE's optimizer too)."""
+        return {"cls_token", "pos_embed"}
+
+    def use_sincos_position_embedding(self, temperature: float = 10000.0) -> None:
+        """Fixed 2-D sin-cos position embedding instead of the learned one (MoCo v3's and MAE's
+        ViTs): a quarter of the channels each for sin(x), cos(x), sin(y), cos(y) at frequencies
+        `temperature ** (-i / (D / 4))`, a zero embedding for the class token, no gradient."""
+        side = self.img_size // self.patch_size
+        dim = self.out_dim
+        if dim % 4:
+            raise ValueError(f"a 2-D sin-cos position embedding needs a width divisible by 4, got {dim}")
+        omega = 1.0 / temperature ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
+        grid_y, grid_x = torch.meshgrid(
+            torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64),
+            indexing="ij",
+        )  # fmt: skip
+        out_x = grid_x.flatten()[:, None] * omega[None]
+        out_y = grid_y.flatten()[:, None] * omega[None]
+        table = torch.cat([out_x.sin(), out_x.cos(), out_y.sin(), out_y.cos()], dim=1)
+        with torch.no_grad():
+            self.pos_embed[0, 0].zero_()
+            self.pos_embed[0, 1:] = table.to(self.pos_embed.dtype)
+        self.pos_embed.requires_grad_(False)
+
     def embed_patches(self, x: torch.Tensor) -> torch.Tensor:
         """Patch tokens with their position embedding, no class token.
 

@@ -165,6 +165,19 @@ def test_image_folder(tmp_path):
     image.save(tmp_path / "y.jpg")
     source = image_folder(tmp_path, progress=False)
     assert [(v.num_frames, v.height, v.width) for v in source.videos] == [(1, 20, 30)] * 2
+    assert all(v.label == -1 for v in source.videos)  # loose images next to a folder: no classes
+
+
+def test_image_folder_of_classes_is_labelled_like_torchvision_imagefolder(tmp_path):
+    image = Image.fromarray(np.full((8, 8, 3), 128, dtype=np.uint8))
+    for name, count in [("dog", 2), ("cat", 1)]:
+        (tmp_path / name / "deeper").mkdir(parents=True)
+        for i in range(count):
+            image.save(tmp_path / name / ("deeper" if i else ".") / f"{i}.png")
+    source = image_folder(tmp_path, progress=False)
+    assert source.classes == ["cat", "dog"]  # sorted, as ImageFolder's class_to_idx
+    labels = {os.path.relpath(v.path, tmp_path): v.label for v in source.videos}
+    assert labels == {"cat/0.png": 0, "dog/0.png": 1, "dog/deeper/1.png": 1}
 
 
 def test_variable_frame_rate_videos_keep_their_timestamps(tmp_path):

@@ -10,6 +10,7 @@ from torchvision.transforms.v2 import functional as F
 from tempssl.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    RECIPES,
     TRANSFORMS,
     ClipTransform,
     MultiViewTransform,
@@ -182,7 +183,7 @@ def test_seeding_makes_calls_reproducible():
 def test_output_shapes_and_dtypes(name, frames_shape):
     out = build_transform(name, size=24)(random_frames(*frames_shape))
     views = out if isinstance(out, list) else [out]
-    assert len(views) == (2 if name in ("simclr", "mocov2", "mocov3") else 1)
+    assert len(views) == (2 if name in RECIPES.names() else 1)
     for view in views:
         assert view.shape == (*frames_shape[:-3], 3, 24, 24)
         assert view.dtype == torch.float32 and view.is_contiguous()
@@ -301,7 +302,7 @@ def test_blur_matches_torchvision(size, shape):
 
 
 def test_small_images_work_with_every_recipe():
-    for name in ("simclr", "mocov2", "mocov3"):
+    for name in RECIPES.names():
         torch.manual_seed(0)
         for view in build_transform(name, size=16, blur_p=1.0)(random_frames(16, 16, 3)):
             assert view.shape == (3, 16, 16) and torch.isfinite(view).all()
@@ -314,7 +315,7 @@ def test_unknown_names_list_the_valid_ones():
     with pytest.raises(
         ValueError,
         match=r"^unknown transform 'simclrr'; did you mean 'simclr'\? valid choices: clip, "
-        r"clip_eval, mocov2, mocov3, simclr$",
+        r"clip_eval, mocov1, mocov2, mocov3, simclr$",
     ):
         build_transform("simclrr")
     with pytest.raises(ValueError, match=r"unknown recipe 'byol'.*mocov2, mocov3, simclr"):

@@ -165,3 +165,36 @@ def test_online_knn_maps_query_labels_to_the_bank_classes_by_name(scenes_root):
     assert knn.labels == ["label"]
     assert knn.bank[0].classes == ["a", "b"] and knn.query[0].classes == ["a", "b"]
     assert [v.label for v in knn.query[0].videos] == [1, 1]  # "b" is class 1 in the bank
+
+
+def test_moco_v2_resume_restores_momentum_encoder_and_queue(tiny, tmp_path):
+    """A resumed MoCo v2 run ends with the same weights, momentum encoder and queue as an
+    uninterrupted one (they are all in the checkpoint)."""
+    config = Path(__file__).parents[2] / "configs" / "moco_v2.yaml"
+    common = [
+        *[o for o in tiny if o.split("=")[0] in ("data.root", "data.num_workers", "trainer.output_dir",
+                                                  "trainer.progress", "eval.enabled")],
+        "sampler.args={frames_per_visit: 2}", "transforms.size=16", "method.args.queue_size=8",
+        "method.args.bn_splits=2",
+        "trainer.epochs=3", "trainer.batch_size=2", "trainer.log_every=1",
+    ]  # fmt: skip
+    full = train(
+        load_config(
+            TrainConfig, config, [*common, "trainer.checkpoint_every=3", "trainer.keep_checkpoints=10"]
+        ),
+        "moco",
+    )
+    expected = _weights(Path(full["checkpoint"]))
+    assert {"queue.keys", "queue.pointer", "momentum_backbone.conv1.weight"} <= expected.keys()
+    mid = Path(full["run_dir"]) / "checkpoints" / "step_00000003"  # mid-epoch (4 steps/epoch)
+    at_mid = _weights(mid)
+    resumed = train(load_config(TrainConfig, config, [*common, f"trainer.resume={mid}"]), "moco")
+    assert resumed["steps"] == 12
+    got = _weights(Path(resumed["checkpoint"]))
+    assert got.keys() == expected.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+    # the queue and the momentum encoder really changed after the checkpoint resumed from
+    assert not torch.equal(at_mid["queue.keys"], expected["queue.keys"])
+    name = "momentum_backbone.conv1.weight"
+    assert not torch.equal(at_mid[name], expected[name])

@@ -99,6 +99,26 @@ def test_card_describes_the_export(run, tmp_path):
         assert expected.lower() in card.lower(), expected
 
 
+def test_small_stem_resnet_of_a_moco_run_exports_and_the_card_code_loads_it(tmp_path):
+    run = make_run(tmp_path, "resnet18", {"small_stem": True}, method="moco",
+                   method_args={"queue_size": 64})[0]  # fmt: skip
+    result = export_backbone(run, tmp_path / "moco.safetensors")
+    state = load_file(result.path)
+    assert state["conv1.weight"].shape == (64, 3, 3, 3)
+    assert not any(k.startswith(("momentum_", "queue", "projector")) for k in state)
+    card = result.card.read_text()
+    code = card.split("```python\n")[1].split("```")[0]
+    code = code.replace(f'"{result.path.name}"', repr(str(result.path)))
+    namespace: dict = {}
+    exec(code, namespace)  # the card's recipe, as a user would run it
+    model = namespace["model"]
+    model.fc = torch.nn.Identity()
+    method, _, _ = load_method(run)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x), method.backbone(x), rtol=1e-5, atol=1e-5)
+
+
 def test_small_cnn_exports_and_rebuilds_with_tempssl(tmp_path):
     run = make_run(tmp_path, "small_cnn", {"width": 4})[0]
     result = export_backbone(run, tmp_path / "small.safetensors")
