@@ -413,6 +413,9 @@ def _settings_key(source: VideoSource, settings: ExtractSettings, info: dict) ->
         {
             "format": _FORMAT,
             "videos": [v.path for v in source.videos],
+            # labels too: the same files read as another layout or label column are another job
+            "labels": [v.label for v in source.videos],
+            "classes": list(source.classes),
             "settings": settings.__dict__,
             "info": info,
         },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -119,6 +121,17 @@ def test_interrupted_extraction_resumes_without_recomputing(source, tmp_path):
     )
     np.testing.assert_allclose(result.embeddings, reference.embeddings)
     assert not (tmp_path / "emb" / ".partial").exists()
+
+
+def test_the_same_files_with_labels_are_extracted_again(source, tmp_path):
+    out = tmp_path / "emb"
+    extract_embeddings(_MeanColour(), source, out, _settings(), num_workers=0, progress=False)
+    # the same files, now read as a labelled layout
+    videos = [dataclasses.replace(v, label=i % 2) for i, v in enumerate(source.videos)]
+    source = dataclasses.replace(source, videos=videos, classes=["a", "b"])
+    again = _MeanColour()
+    result = extract_embeddings(again, source, out, _settings(), num_workers=0, progress=False)
+    assert again.frames_seen == 15 and result.labels.tolist() == [0, 1, 0]
 
 
 def test_unreadable_videos_are_reported_and_skipped(source, tmp_path, caplog):
