@@ -84,7 +84,8 @@ RECIPES.register(
 )
 # He, Fan, Wu, Xie, Girshick 2020, "Momentum Contrast for Unsupervised Visual Representation
 # Learning" (MoCo v1; facebookresearch/moco main_moco.py without --aug-plus): crop 0.2-1, grayscale
-# 0.2, colour jitter 0.4 (hue too) on every image, no blur.
+# 0.2, colour jitter 0.4 (hue too) on every image, no blur. (The reference greys before the jitter;
+# ClipTransform jitters first, the order of every recipe here.)
 RECIPES.register(
     "mocov1",
     (

@@ -58,7 +58,7 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, global_batch: int) -> to
 
 class LARS(torch.optim.Optimizer):
     """LARS (You et al. 2017) as used by SimCLR/BYOL/MoCo v3: SGD with momentum where each weight
-    matrix's update is scaled by the trust ratio `eta * ||w|| / (||g|| + wd * ||w||)`; groups with
+    matrix's update is scaled by the trust ratio `eta * ||w|| / ||g + wd * w||`; groups with
     `lars_exclude` (biases, norms) take plain SGD steps without decay or adaptation."""
 
     def __init__(

@@ -64,4 +64,4 @@ class BYOL(MomentumMethod):
         p2 = self.predictor(self.projector(self.backbone(x2)))
         z1, z2 = self.momentum_forward(x1), self.momentum_forward(x2)
         loss = normalized_mse(p1, z2) + normalized_mse(p2, z1)
-        return {"loss": loss, "pair_accuracy": pair_accuracy(p1, z2), "momentum": self.momentum}
+        return {"loss": loss, "pair_accuracy": pair_accuracy(p1, z2), "momentum": self.momentum.clone()}

@@ -89,4 +89,4 @@ class MoCo(MomentumMethod):
         if self.training:
             self.queue.enqueue(gather_no_grad(k))
             self.shuffles += 1
-        return {"loss": loss, "key_accuracy": accuracy, "momentum": self.momentum}
+        return {"loss": loss, "key_accuracy": accuracy, "momentum": self.momentum.clone()}

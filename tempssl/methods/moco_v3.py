@@ -85,4 +85,4 @@ class MoCoV3(MomentumMethod):
         q2 = self.predictor(self.projector(self.backbone(x2)))
         k1, k2 = self.momentum_forward(x1), self.momentum_forward(x2)
         loss = self.contrastive(q1, k2) + self.contrastive(q2, k1)
-        return {"loss": loss, "pair_accuracy": pair_accuracy(q1, k2), "momentum": self.momentum}
+        return {"loss": loss, "pair_accuracy": pair_accuracy(q1, k2), "momentum": self.momentum.clone()}

@@ -2,8 +2,9 @@
 Visual Representations"), on video frames or images.
 
 Each frame is augmented twice (`transforms.name: simclr`, the paper's Appendix A recipe), both views
-go through the backbone `f` and a projection head `g` (2-layer MLP with BN, as in the reference
-code: hidden 2048, out 128), and NT-Xent (Eq. 1) picks each view's partner among the other 2N - 1
+go through the backbone `f` and a projection head `g` (2-layer MLP with BN after the hidden layer:
+hidden 2048, out 128; google-research/simclr also batch-normalizes the output, which we do not),
+and NT-Xent (Eq. 1) picks each view's partner among the other 2N - 1
 views of the batch, gathered from every process with gradients (`tempssl.losses.nt_xent`). The
 representation kept is `h = f(x)`, before the head (Sec. 4.2).
 

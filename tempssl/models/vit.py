@@ -177,8 +177,9 @@ class VisionTransformer(nn.Module):
         return {"cls_token", "pos_embed"}
 
     def use_sincos_position_embedding(self, temperature: float = 10000.0) -> None:
-        """Fixed 2-D sin-cos position embedding instead of the learned one (MoCo v3's and MAE's
-        ViTs): a quarter of the channels each for sin(x), cos(x), sin(y), cos(y) at frequencies
+        """Fixed 2-D sin-cos position embedding instead of the learned one (MoCo v3 and MAE use
+        one; this is MAE's channel order, column first: moco-v3 puts the row's four quarters
+        first): a quarter of the channels each for sin(x), cos(x), sin(y), cos(y) at frequencies
         `temperature ** (-i / (D / 4))`, a zero embedding for the class token, no gradient."""
         side = self.img_size // self.patch_size
         dim = self.out_dim
