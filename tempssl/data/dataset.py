@@ -10,7 +10,7 @@ Batches (after the default collate) are dicts; the keys by sampler kind:
 | multiview | `views (B, V, C, H, W)` (synchronized views of one moment) |
 | tuples | `frames (B, 3, C, H, W)`, `label (B,)` (1 = in order, 0 = shuffled) |
 | sequences | `clip (B, N, L, C, H, W)` (N blocks of L frames), `times (B, N * L)` (seconds) |
-| frames | `frames (B, K, C, H, W)`, or `views (B, K*V, C, H, W)` with a multi-view transform |
+| frames | `frames (B, K, C, H, W)`; V views each: `views (B, K*V, C, H, W)`, `views_per_frame (B,)` |
 | clips | `clip (B, C, T, H, W)` |
 
 Every batch also has `label (B,)` (the video's class, -1 if none, unless the structure has its own
@@ -170,6 +170,7 @@ class PlanDataset(Dataset):
             outputs = [self.transform(frame[None]) for frame in frames]
             if isinstance(outputs[0], list | tuple):
                 sample["views"] = torch.stack([view[0] for views in outputs for view in views])
+                sample["views_per_frame"] = torch.tensor(len(outputs[0]))
             else:
                 sample["frames"] = torch.cat(outputs)
             return sample

@@ -78,10 +78,19 @@ def groups_with_own_rate(method: nn.Module, prefix: str, lr_scale: float) -> lis
     return [{"params": rest, "lr_scale": 1.0}, {"params": own, "lr_scale": lr_scale}]
 
 
-def two_views(views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def two_views(
+    views: torch.Tensor, views_per_frame: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The two augmented views of each frame: `views (B, 2K, C, H, W)` (frame sampler with a
     two-view transform; frame j's views at 2j and 2j + 1) -> two `(B * K, C, H, W)` batches, the
-    first and the second view of every frame in the same order."""
+    first and the second view of every frame in the same order. `views_per_frame` (the batch's
+    key of that name) must then be 2: with more, views of one frame would be paired as negatives.
+    """
+    if views_per_frame is not None and bool((views_per_frame != 2).any()):
+        raise ValueError(
+            f"this method pairs two views of each frame, but the transform makes "
+            f"{int(views_per_frame.flatten()[0])}: set transforms.args.num_views: 2"
+        )
     if views.ndim != 5 or views.shape[1] % 2:
         raise ValueError(
             f"expected views (B, 2K, C, H, W) from a two-view transform (transforms.name: simclr, "

@@ -59,7 +59,7 @@ class BYOL(MomentumMethod):
         return groups_with_own_rate(self, "predictor", self.predictor_lr_scale)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x1, x2 = two_views(batch["views"])
+        x1, x2 = two_views(batch["views"], batch.get("views_per_frame"))
         p1 = self.predictor(self.projector(self.backbone(x1)))
         p2 = self.predictor(self.projector(self.backbone(x2)))
         z1, z2 = self.momentum_forward(x1), self.momentum_forward(x2)

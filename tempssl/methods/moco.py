@@ -75,7 +75,7 @@ class MoCo(MomentumMethod):
         self.register_buffer("shuffles", torch.zeros((), dtype=torch.long))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x_q, x_k = two_views(batch["views"])
+        x_q, x_k = two_views(batch["views"], batch.get("views_per_frame"))
         q = split_forward(lambda x: self.projector(self.backbone(x)), x_q, self.bn_splits)
         generator = torch.Generator().manual_seed(int(self.shuffles))
         keys = shuffled_forward(self.momentum_forward, x_k, self.bn_splits, generator)

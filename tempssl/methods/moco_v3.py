@@ -80,7 +80,7 @@ class MoCoV3(MomentumMethod):
         return 2 * self.temperature * info_nce(q, k, self.temperature, gather=self.gather)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x1, x2 = two_views(batch["views"])
+        x1, x2 = two_views(batch["views"], batch.get("views_per_frame"))
         q1 = self.predictor(self.projector(self.backbone(x1)))
         q2 = self.predictor(self.projector(self.backbone(x2)))
         k1, k2 = self.momentum_forward(x1), self.momentum_forward(x2)

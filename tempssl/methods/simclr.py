@@ -57,7 +57,7 @@ class SimCLR(Method):
         self.temperature, self.gather = temperature, gather
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x1, x2 = two_views(batch["views"])
+        x1, x2 = two_views(batch["views"], batch.get("views_per_frame"))
         z1, z2 = self.projector(self.backbone(torch.cat([x1, x2]))).chunk(2)
         loss = nt_xent(z1, z2, self.temperature, gather=self.gather)
         return {"loss": loss, "pair_accuracy": pair_accuracy(z1, z2)}

@@ -87,6 +87,7 @@ def test_structures_by_kind(source):
         0
     ]
     assert frames["views"].shape == (4, 3, 64, 96) and _codes(frames["views"]) == [3, 3, 4, 4]
+    assert frames["views_per_frame"] == 2  # frame j's views at 2j, 2j + 1
 
 
 def test_multiview_views_are_synchronized(tmp_path):

@@ -41,6 +41,9 @@ def test_two_views_pairs_the_views_of_each_frame():
     assert first[:, 0, 0, 0].tolist() == [0, 2, 4, 6] and second[:, 0, 0, 0].tolist() == [1, 3, 5, 7]
     with pytest.raises(ValueError, match="two-view transform"):
         two_views(views[:, :3])
+    with pytest.raises(ValueError, match="num_views: 2"):  # 1 frame x 4 views is not 2 frames x 2
+        two_views(views, torch.tensor([4, 4]))
+    assert two_views(views, torch.tensor([2, 2]))[0].shape == (4, 3, 2, 2)
 
 
 def test_normalized_mse_by_hand():
