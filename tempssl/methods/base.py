@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tempssl.models import input_kind
@@ -97,6 +98,14 @@ def two_views(
             f"mocov2, ... with num_views: 2), got {tuple(views.shape)}"
         )
     return views[:, 0::2].flatten(0, 1), views[:, 1::2].flatten(0, 1)
+
+
+@torch.no_grad()
+def pair_accuracy(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """How often a first view's most similar second view (cosine, this process's batch) is its
+    own partner: `(N, d), (N, d) -> ()`; chance 1 / N."""
+    sim = F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).T
+    return (sim.argmax(dim=1) == torch.arange(len(z1), device=z1.device)).float().mean()
 
 
 class MomentumMethod(Method):

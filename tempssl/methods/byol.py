@@ -21,8 +21,13 @@ import torch
 from torch import nn
 
 from tempssl.losses import normalized_mse
-from tempssl.methods.base import METHODS, MomentumMethod, groups_with_own_rate, two_views
-from tempssl.methods.simclr import pair_accuracy
+from tempssl.methods.base import (
+    METHODS,
+    MomentumMethod,
+    groups_with_own_rate,
+    pair_accuracy,
+    two_views,
+)
 from tempssl.models.heads import MLPHead
 
 

@@ -22,8 +22,13 @@ import torch
 from torch import nn
 
 from tempssl.losses import info_nce
-from tempssl.methods.base import METHODS, MomentumMethod, groups_with_own_rate, two_views
-from tempssl.methods.simclr import pair_accuracy
+from tempssl.methods.base import (
+    METHODS,
+    MomentumMethod,
+    groups_with_own_rate,
+    pair_accuracy,
+    two_views,
+)
 from tempssl.models.heads import MLPHead
 from tempssl.models.vit import VisionTransformer
 

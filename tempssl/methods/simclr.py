@@ -20,11 +20,10 @@ batches (Sec. 5.1). LARS with lr = 0.3 x batch / 256 is the paper's optimizer fo
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from tempssl.losses import nt_xent
-from tempssl.methods.base import METHODS, Method, two_views
+from tempssl.methods.base import METHODS, Method, pair_accuracy, two_views
 from tempssl.models.heads import MLPHead
 
 
@@ -61,11 +60,3 @@ class SimCLR(Method):
         z1, z2 = self.projector(self.backbone(torch.cat([x1, x2]))).chunk(2)
         loss = nt_xent(z1, z2, self.temperature, gather=self.gather)
         return {"loss": loss, "pair_accuracy": pair_accuracy(z1, z2)}
-
-
-@torch.no_grad()
-def pair_accuracy(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-    """How often a first view's most similar second view (cosine, this process's batch) is its
-    own partner: `(N, d), (N, d) -> ()`; chance 1 / N."""
-    sim = F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).T
-    return (sim.argmax(dim=1) == torch.arange(len(z1), device=z1.device)).float().mean()
