@@ -106,6 +106,8 @@ class OptimConfig:
     warmup_epochs: float = 0.0
     min_lr_ratio: float = 0.0  # cosine ends at lr * min_lr_ratio
     clip_grad_norm: float | None = None
+    # biases and norm parameters take weight decay too (MoCo's references); default: exempt
+    decay_bias_and_norm: bool = False
 
 
 @dataclass
@@ -124,6 +126,9 @@ class TrainerConfig:
     log_every: int = field(default=10, metadata=_POSITIVE)  # optimizer steps between log lines
     max_steps: int | None = None  # stop early (for smoke tests)
     progress: bool = True
+    # Accelerate's experiment trackers for metrics and images (tensorboard, wandb, mlflow, aim,
+    # comet_ml, clearml, dvclive); []: metrics.jsonl only (always written)
+    log_with: list[str] = field(default_factory=lambda: ["tensorboard"])
 
 
 @dataclass

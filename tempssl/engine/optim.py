@@ -17,7 +17,9 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, global_batch: int) -> to
     learning rate; one group otherwise), each at `lr_scale` times the learning rate. Within each,
     biases and norm parameters (ndim <= 1) and the names in `model.no_weight_decay()` (a ViT's
     `cls_token`, `pos_embed`: timm's and MAE's list) take no weight decay and, under LARS, no
-    trust-ratio adaptation (SimCLR, BYOL). Frozen parameters (momentum encoders, a frozen patch
+    trust-ratio adaptation (SimCLR, BYOL). `cfg.decay_bias_and_norm: true` decays every parameter
+    and adapts every one under LARS instead (facebookresearch/moco and moco-v3 decay all; the
+    `no_weight_decay()` names stay exempt). Frozen parameters (momentum encoders, a frozen patch
     projection) are left out.
 
     The learning rate scales linearly with `global_batch / cfg.lr_batch_size` when that is set
@@ -35,7 +37,8 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, global_batch: int) -> to
             if not param.requires_grad or id(param) in seen:
                 continue
             seen.add(id(param))
-            (no_decay if param.ndim <= 1 or name in exempt else decay).append(param)
+            by_shape = param.ndim <= 1 and not cfg.decay_bias_and_norm
+            (no_decay if by_shape or name in exempt else decay).append(param)
         scaled = lr * spec.get("lr_scale", 1.0)
         groups += [{"params": decay, "weight_decay": cfg.weight_decay, "lr": scaled}] if decay else []
         groups += (

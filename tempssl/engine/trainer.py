@@ -23,11 +23,14 @@ from tqdm import tqdm
 
 from tempssl import build
 from tempssl.checkpoint import CONFIG_FILE, find_checkpoint, load_checkpoint, save_checkpoint
-from tempssl.config import ConfigError, save_config
+from tempssl.config import ConfigError, save_config, to_dict
+from tempssl.data import sources
 from tempssl.data.dataset import EpochIndices
 from tempssl.data.sampling import SAMPLERS
 from tempssl.engine.online_eval import OnlineKNN, online_eval_enabled
 from tempssl.engine.optim import build_optimizer, build_schedule
+from tempssl.engine.tracking import RunLog
+from tempssl.eval.reconstruction import evaluate_reconstruction, held_out_frames
 from tempssl.schema import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -123,7 +126,8 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
             run_name, len(source), len(dataset), accelerator.num_processes, t.batch_size,
             t.grad_accumulation, global_batch, steps_per_epoch, run_dir,
         )  # fmt: skip
-    logger = _MetricsLog(run_dir, main)
+    logger = RunLog(run_dir, main, t.log_with, run_name, to_dict(cfg))
+    recon_frames = reconstruction_frames(cfg, source, method) if main else None
     bar = tqdm(total=total_steps, initial=position["global_step"], disable=not (main and t.progress),
                desc=run_name, unit="step", dynamic_ncols=True)  # fmt: skip
     started, samples_seen, skipped_total = time.perf_counter(), 0, 0
@@ -174,8 +178,10 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
             epoch += 1
             position.update(epoch=epoch, step_in_epoch=0)
             save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
-            if evaluator and cfg.eval.every_epochs and epoch % cfg.eval.every_epochs == 0:
-                logger.write(position["global_step"], evaluator.evaluate(method.backbone))
+            if cfg.eval.every_epochs and epoch % cfg.eval.every_epochs == 0:
+                if evaluator:
+                    logger.write(position["global_step"], evaluator.evaluate(method.backbone))
+                _log_reconstruction(logger, method, recon_frames, cfg, position["global_step"])
             accelerator.wait_for_everyone()
     bar.close()
     final = save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
@@ -183,6 +189,7 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
     if not main:
         return {}
     elapsed = time.perf_counter() - started
+    reconstruction = _log_reconstruction(logger, method, recon_frames, cfg, position["global_step"])
     summary = {
         "run_dir": str(run_dir),
         "checkpoint": str(final),
@@ -200,6 +207,9 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
         summary["knn"] = evaluator.evaluate(method.backbone)
         summary["knn_random_init"] = evaluator.baseline
         logger.write(position["global_step"], summary["knn"])
+    if reconstruction:
+        summary["reconstruction"] = reconstruction
+    logger.close()
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     print(format_summary(summary))
     return summary
@@ -222,6 +232,9 @@ def format_summary(summary: dict) -> str:
             f"  unreadable videos skipped: {summary['unreadable_videos']} at indexing, "
             f"{summary['skipped_plans']} training plans replaced"
         )
+    if "reconstruction" in summary:
+        r = summary["reconstruction"]
+        lines.append(f"  reconstructions: PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.3f}, {r['image']}")
     if "knn" in summary:
         lines += [
             "",
@@ -259,28 +272,27 @@ def _log_to_file(path: Path) -> logging.Handler:
     return handler
 
 
-class _MetricsLog:
-    """metrics.jsonl (one JSON object per log step) and TensorBoard events, main process only."""
+def reconstruction_frames(cfg: TrainConfig, source, method) -> torch.Tensor | None:
+    """Frames a restoring method (one with `reconstruct`) shows its work on at evaluation time:
+    8 of the toy `val` split's videos (held out) with the built-in data, else 8 of the training
+    videos (the user's held-out frames: `tools/reconstruct.py`). None for other methods."""
+    if not hasattr(method, "reconstruct"):
+        return None
+    held = sources.load_source("toy:val", progress=False) if cfg.data.root is None else source
+    try:
+        return held_out_frames(held, 8, cfg.transforms.size, **cfg.transforms.normalization())
+    except ValueError as error:
+        log.warning("no reconstructions at evaluation time: %s", error)
+        return None
 
-    def __init__(self, run_dir: Path, main: bool):
-        self.main, self.last = main, {}
-        self.path = run_dir / "metrics.jsonl"
-        self.writer = None
-        if main:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
 
-                self.writer = SummaryWriter(str(run_dir / "tensorboard"))
-            except ImportError:  # tensorboard not installed: JSONL only
-                log.info("tensorboard is not installed; metrics go to %s only", self.path)
-
-    def write(self, step: int, metrics: dict[str, float]) -> None:
-        if not self.main:
-            return
-        self.last.update(metrics)
-        with self.path.open("a") as handle:
-            handle.write(json.dumps({"step": step, **metrics}) + "\n")
-        if self.writer is not None:
-            for name, value in metrics.items():
-                self.writer.add_scalar(name, value, step)
-            self.writer.flush()
+def _log_reconstruction(logger, method, frames, cfg: TrainConfig, step: int) -> dict | None:
+    """PSNR / SSIM of the method's reconstructions as metrics, the grid as an image."""
+    if frames is None:
+        return None
+    metrics, grid = evaluate_reconstruction(method, frames, **cfg.transforms.normalization())
+    logger.write(step, {f"reconstruction_{k}": v for k, v in metrics.items()})
+    path = logger.images(step, "reconstructions", grid)
+    log.info("reconstructions at step %d: %s (PSNR %.2f dB, SSIM %.3f)", step, path,
+             metrics["psnr"], metrics["ssim"])  # fmt: skip
+    return metrics | {"image": str(path)}

@@ -246,6 +246,13 @@ def _timm_vit(size: str) -> Exporter:
             "img_size": backbone.img_size,
             "patch_size": backbone.patch_size,
         }
+        if backbone.global_pool == "avg":  # mean of the patch tokens after the final norm
+            kwargs |= {"global_pool": "avg", "fc_norm": False}
+        feature = (
+            "the class token after the final norm"
+            if backbone.global_pool == "token"
+            else "the mean of the patch tokens after the final norm"
+        )
         shown = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
         return BackboneExport(
             state_dict=_plain(backbone.state_dict()),
@@ -255,7 +262,7 @@ def _timm_vit(size: str) -> Exporter:
             check_size=backbone.img_size,
             notes=[
                 f"With `num_classes=0` the model gives the {backbone.out_dim}-d features that training "
-                f"learned (the class token after the final norm); `model.reset_classifier(n)` adds an "
+                f"learned ({feature}); `model.reset_classifier(n)` adds an "
                 f"untrained n-class head.",
                 f"Inputs must be {backbone.img_size}x{backbone.img_size} (one position embedding per "
                 f"{backbone.patch_size}x{backbone.patch_size} patch). timm's `pretrained_cfg` for "

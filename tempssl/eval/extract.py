@@ -263,13 +263,16 @@ def embed_windows(
     features, times, indices, ok = {}, {}, {}, {}
     for items in loader:
         good = [item for item in items if item[1] is not None]
-        for index, *_, problem in items:
+        for index, _, _, _, problem, _ in items:
             ok[index] = problem
         if good:
-            windows = torch.stack([item[1] for item in good]).to(device)  # (B, T, W, C, H, W)
-            out = embed(windows.flatten(0, 1)).float().cpu().unflatten(0, windows.shape[:2])
-            for (index, _, t, at, _), vectors in zip(good, out, strict=True):
-                features[index], times[index], indices[index] = vectors.numpy(), t.numpy(), at
+            # each distinct window once (an image, or a video shorter than the windows, repeats)
+            distinct = [item[1] for item in good]  # (U_i, W, C, H, W) each
+            out = embed(torch.cat(distinct).to(device)).float().cpu()
+            out = out.split([len(d) for d in distinct])
+            for (index, _, t, at, _, inverse), vectors in zip(good, out, strict=True):
+                features[index] = vectors[inverse].numpy()  # (T, D)
+                times[index], indices[index] = t.numpy(), at
         if bar is not None:
             bar.update(len(items))
     model.train(was_training)
@@ -309,8 +312,9 @@ def window_embedder(model: nn.Module, settings: ExtractSettings):
 
 
 class _UniformWindows(Dataset):
-    """Item i: `(i, windows float (T, W, C, H, W), times (T,), frame indices (T,), None)` of one
-    video, or `(i, None, None, None, problem)` if unreadable."""
+    """Item i: `(i, windows float (U, W, C, H, W), times (T,), frame indices (T,), None, inverse
+    (T,))` of one video: its U distinct windows of the T (window t is `windows[inverse[t]]`), or
+    `(i, None, None, None, problem, None)` if unreadable."""
 
     def __init__(self, source: VideoSource, ids: list[int], settings: ExtractSettings, transform):
         self.source, self.ids, self.settings, self.transform = source, ids, settings, transform
@@ -330,9 +334,11 @@ class _UniformWindows(Dataset):
                 times = reader.timestamps[at] + video.offset  # scene clock (multi-view)
         except VideoError as error:
             log.warning("skipping unreadable video: %s", error)
-            return i, None, None, None, str(error.problem)
-        windows = self.transform(frames).unflatten(0, indices.shape)  # clip-consistent per video
-        return i, windows, torch.from_numpy(times), at.astype(np.int64), None
+            return i, None, None, None, str(error.problem), None
+        _, first, inverse = np.unique(indices, axis=0, return_index=True, return_inverse=True)
+        distinct = frames.unflatten(0, indices.shape)[torch.from_numpy(first)]  # (U, W, H, W, 3)
+        windows = self.transform(distinct.flatten(0, 1)).unflatten(0, distinct.shape[:2])
+        return i, windows, torch.from_numpy(times), at.astype(np.int64), None, inverse.ravel()
 
 
 def uniform_windows(num_frames: int, settings: ExtractSettings) -> np.ndarray:

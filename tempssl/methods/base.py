@@ -70,6 +70,13 @@ class Method(nn.Module):
         return names
 
 
+def frames_of(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A `frames` batch's images as one batch: `frames` (or `views`) `(B, K, C, H, W)` ->
+    `(B*K, C, H, W)`."""
+    images = batch["frames"] if "frames" in batch else batch["views"]
+    return images.flatten(0, 1)
+
+
 def groups_with_own_rate(method: nn.Module, prefix: str, lr_scale: float) -> list[dict]:
     """`Method.parameter_groups` with the parameters under `prefix.` (e.g. a predictor) at
     `lr_scale` times the learning rate and all others at 1."""

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tempssl.models.backbones import feature_map
+
 
 class MLPHead(nn.Module):
     """Projection / prediction MLP `(B, in_dim) -> (B, out_dim)`: (Linear -> [BN] -> ReLU) x
@@ -168,3 +170,54 @@ class FlattenedMapHead(nn.Module):
 
     def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
         return self.fc(self.pool(feature_map).flatten(1))
+
+
+class PixelDecoder(nn.Module):
+    """Image decoder for restoring methods (denoising autoencoder, context encoder): a backbone's
+    feature map `(B, C, h, w)` -> pixels `(B, out_channels, H, W)`, by repeated 2x up-convolutions
+    (`ConvTranspose2d(4, stride 2)` -> BN -> ReLU, halving the width each time, as the context
+    encoder's decoder) and a final 3x3 convolution, resized to `(H, W)` if the strides do not
+    land on it exactly.
+
+    Args:
+        in_channels: C of the feature map.
+        upsamplings: number of 2x steps (log2 of the backbone's stride: 5 for a ResNet, 4 for
+            small_cnn).
+        out_channels: image channels (3).
+        width: channels after the first up-convolution (halved at each further step, >= 16).
+    """
+
+    def __init__(self, in_channels: int, upsamplings: int, out_channels: int = 3, width: int = 256):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for i in range(upsamplings):
+            out = max(16, width // 2**i)
+            layers += [
+                nn.ConvTranspose2d(channels, out, kernel_size=4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(out),
+                nn.ReLU(inplace=True),
+            ]
+            channels = out
+        layers.append(nn.Conv2d(channels, out_channels, kernel_size=3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    @classmethod
+    def for_backbone(cls, backbone: nn.Module, out_channels: int = 3, width: int = 256) -> PixelDecoder:
+        """A decoder from `backbone`'s feature map back to its input size: channels and stride
+        are probed on a 64 px frame (the stride is a power of two for the registered backbones)."""
+        weight = next(backbone.parameters())
+        was = backbone.training
+        backbone.eval()
+        with torch.no_grad():
+            probe = torch.zeros(1, 3, 64, 64, dtype=weight.dtype, device=weight.device)
+            features = feature_map(backbone, probe)
+        backbone.train(was)
+        stride = max(1, round(64 / features.shape[-1]))
+        return cls(features.shape[1], stride.bit_length() - 1, out_channels, width)
+
+    def forward(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        out = self.net(features)
+        if tuple(out.shape[-2:]) != tuple(size):
+            out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+        return out

@@ -26,6 +26,7 @@ from torch import nn
 from torchvision.ops import StochasticDepth
 
 from tempssl.models.backbones import BACKBONES
+from tempssl.models.patches import sincos_2d
 
 
 class PatchEmbed(nn.Module):
@@ -110,6 +111,18 @@ class Block(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
+def init_transformer_layers(module: nn.Module) -> None:
+    """MAE's (and timm's) initialization of every linear and norm layer in `module`:
+    xavier-uniform linear weights, zero biases, LayerNorm weight 1 and bias 0."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        elif isinstance(layer, nn.LayerNorm):
+            nn.init.ones_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+
 class VisionTransformer(nn.Module):
     """ViT with a class token and a learned position embedding: `(B, 3, H, W) -> (B, embed_dim)`.
 
@@ -121,6 +134,9 @@ class VisionTransformer(nn.Module):
         num_heads: attention heads per block.
         mlp_ratio: MLP hidden size / D.
         drop_path_rate: stochastic depth of the last block, rising linearly from 0 at the first.
+        global_pool: the `(B, D)` feature: "token", the class token (timm's default), or "avg",
+            the mean of the patch tokens (after the final norm: timm's `global_pool="avg",
+            fc_norm=False`); MAE's encoder trains its patch tokens, not its class token.
 
     Attributes:
         out_dim: D.
@@ -140,8 +156,12 @@ class VisionTransformer(nn.Module):
         num_heads: int = 12,
         mlp_ratio: float = 4.0,
         drop_path_rate: float = 0.0,
+        global_pool: str = "token",
     ):
         super().__init__()
+        if global_pool not in ("token", "avg"):
+            raise ValueError(f"ViT global_pool must be 'token' or 'avg', got {global_pool!r}")
+        self.global_pool = global_pool
         self.patch_embed = PatchEmbed(img_size, patch_size, embed_dim)
         self.img_size, self.patch_size = img_size, patch_size
         self.num_patches = self.patch_embed.num_patches
@@ -164,13 +184,7 @@ class VisionTransformer(nn.Module):
         proj = self.patch_embed.proj
         nn.init.xavier_uniform_(proj.weight.view(proj.weight.shape[0], -1))
         nn.init.zeros_(proj.bias)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_transformer_layers(self)
 
     def no_weight_decay(self) -> set[str]:
         """Parameters that take no weight decay (timm's `no_weight_decay`; MAE's optimizer too)."""
@@ -181,18 +195,7 @@ class VisionTransformer(nn.Module):
         one; this is MAE's channel order, column first: moco-v3 puts the row's four quarters
         first): a quarter of the channels each for sin(x), cos(x), sin(y), cos(y) at frequencies
         `temperature ** (-i / (D / 4))`, a zero embedding for the class token, no gradient."""
-        side = self.img_size // self.patch_size
-        dim = self.out_dim
-        if dim % 4:
-            raise ValueError(f"a 2-D sin-cos position embedding needs a width divisible by 4, got {dim}")
-        omega = 1.0 / temperature ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
-        grid_y, grid_x = torch.meshgrid(
-            torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64),
-            indexing="ij",
-        )  # fmt: skip
-        out_x = grid_x.flatten()[:, None] * omega[None]
-        out_y = grid_y.flatten()[:, None] * omega[None]
-        table = torch.cat([out_x.sin(), out_x.cos(), out_y.sin(), out_y.cos()], dim=1)
+        table = sincos_2d(self.img_size // self.patch_size, self.out_dim, temperature)
         with torch.no_grad():
             self.pos_embed[0, 0].zero_()
             self.pos_embed[0, 1:] = table.to(self.pos_embed.dtype)
@@ -229,23 +232,37 @@ class VisionTransformer(nn.Module):
         return tokens.transpose(1, 2).unflatten(2, (side, side))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`(B, 3, img_size, img_size) -> (B, D)`: the class token after the final norm."""
-        return self.forward_tokens(self.embed_patches(x))[:, 0]
+        """`(B, 3, img_size, img_size) -> (B, D)`: the class token after the final norm, or the
+        mean of the patch tokens (`global_pool="avg"`)."""
+        tokens = self.forward_tokens(self.embed_patches(x))
+        return tokens[:, 0] if self.global_pool == "token" else tokens[:, 1:].mean(dim=1)
 
 
 @BACKBONES.register("vit_tiny")
-def vit_tiny(img_size: int = 224, patch_size: int = 16, drop_path_rate: float = 0.0) -> nn.Module:
+def vit_tiny(
+    img_size: int = 224, patch_size: int = 16, drop_path_rate: float = 0.0, global_pool: str = "token"
+) -> nn.Module:
     """ViT-Ti (D 192, 12 blocks, 3 heads): `(B, 3, img_size, img_size) -> (B, 192)`."""
-    return VisionTransformer(img_size, patch_size, 192, 12, 3, drop_path_rate=drop_path_rate)
+    return VisionTransformer(
+        img_size, patch_size, 192, 12, 3, drop_path_rate=drop_path_rate, global_pool=global_pool
+    )
 
 
 @BACKBONES.register("vit_small")
-def vit_small(img_size: int = 224, patch_size: int = 16, drop_path_rate: float = 0.0) -> nn.Module:
+def vit_small(
+    img_size: int = 224, patch_size: int = 16, drop_path_rate: float = 0.0, global_pool: str = "token"
+) -> nn.Module:
     """ViT-S (D 384, 12 blocks, 6 heads): `(B, 3, img_size, img_size) -> (B, 384)`."""
-    return VisionTransformer(img_size, patch_size, 384, 12, 6, drop_path_rate=drop_path_rate)
+    return VisionTransformer(
+        img_size, patch_size, 384, 12, 6, drop_path_rate=drop_path_rate, global_pool=global_pool
+    )
 
 
 @BACKBONES.register("vit_base")
-def vit_base(img_size: int = 224, patch_size: int = 16, drop_path_rate: float = 0.0) -> nn.Module:
+def vit_base(
+    img_size: int = 224, patch_size: int = 16, drop_path_rate: float = 0.0, global_pool: str = "token"
+) -> nn.Module:
     """ViT-B (D 768, 12 blocks, 12 heads): `(B, 3, img_size, img_size) -> (B, 768)`."""
-    return VisionTransformer(img_size, patch_size, 768, 12, 12, drop_path_rate=drop_path_rate)
+    return VisionTransformer(
+        img_size, patch_size, 768, 12, 12, drop_path_rate=drop_path_rate, global_pool=global_pool
+    )

@@ -51,6 +51,14 @@ def test_no_weight_decay_on_biases_and_norms():
     assert plain["weight_decay"] == 0.0 and len(plain["params"]) == 3
 
 
+def test_decay_bias_and_norm_decays_every_parameter_as_mocos_references():
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    cfg = OptimConfig(name="lars", weight_decay=0.5, decay_bias_and_norm=True)
+    (group,) = build_optimizer(model, cfg, global_batch=1).param_groups
+    assert group["weight_decay"] == 0.5 and len(group["params"]) == 4
+    assert not group.get("lars_exclude", False)  # adapted like every other parameter
+
+
 def test_lars_step_by_hand():
     w = nn.Parameter(torch.tensor([3.0, 4.0]))  # ||w|| = 5
     w.grad = torch.tensor([0.6, 0.8])  # ||g|| = 1

@@ -198,3 +198,26 @@ def test_moco_v2_resume_restores_momentum_encoder_and_queue(tiny, tmp_path):
     assert not torch.equal(at_mid["queue.keys"], expected["queue.keys"])
     name = "momentum_backbone.conv1.weight"
     assert not torch.equal(at_mid[name], expected[name])
+
+
+def test_a_restoring_method_logs_reconstructions_and_psnr_at_evaluation(scenes_root, tmp_path):
+    overrides = [
+        f"data.root={scenes_root}", "data.num_workers=0", "data.layout=unlabeled",
+        "sampler.name=frames", "sampler.args={}", "transforms.name=clip", "transforms.size=32",
+        "model.backbone=vit_tiny", "model.args={img_size: 32, patch_size: 8}",
+        "method.name=mae", "method.args={decoder_dim: 32, decoder_depth: 1, decoder_heads: 2}",
+        "trainer.batch_size=4", "trainer.epochs=2", "trainer.progress=false", "trainer.log_with=[]",
+        f"trainer.output_dir={tmp_path}", "eval.every_epochs=1",
+    ]  # fmt: skip
+    summary = train(
+        load_config(TrainConfig, Path(__file__).parents[2] / "configs" / "mae.yaml", overrides), "mae"
+    )
+    run = Path(summary["run_dir"])
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = [line["step"] for line in lines if "reconstruction_psnr" in line]
+    assert logged[-1] == summary["steps"] and len(logged) >= 2  # each evaluation epoch and the end
+    assert sorted(p.name for p in (run / "images").glob("reconstructions_step*.png"))[-1] == (
+        f"reconstructions_step{summary['steps']:08d}.png"
+    )
+    assert summary["reconstruction"]["psnr"] > 0 and -1 <= summary["reconstruction"]["ssim"] <= 1
+    assert not (run / "tensorboard").exists()  # log_with: [] writes metrics.jsonl only

@@ -317,3 +317,35 @@ def test_frames_are_normalized_as_the_run_was(source, tmp_path):
     assert raw.embeddings.min() >= 0 and raw.embeddings.max() <= 1
     expected = (raw.embeddings - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
     np.testing.assert_allclose(normalized.embeddings, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_repeated_windows_are_embedded_once(tmp_path):
+    # an image is a 1-frame video: its 5 windows are the same frame, embedded once and repeated;
+    # a 3-frame video has 3 distinct windows of 5
+    from PIL import Image
+
+    from tempssl.data.sources import image_folder
+
+    (tmp_path / "images" / "cat").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(
+            tmp_path / "images" / "cat" / f"{i}.png"
+        )
+    model = _MeanColour()
+    result = extract_embeddings(
+        model, image_folder(tmp_path / "images", progress=False), tmp_path / "emb",
+        _settings(save_frames=True), num_workers=0, progress=False,
+    )  # fmt: skip
+    assert model.frames_seen == 4 and result.frame_embeddings.shape == (4, 5, 3)
+    assert (result.frame_embeddings == result.frame_embeddings[:, :1]).all()
+    (tmp_path / "short").mkdir()
+    write_coded_video(tmp_path / "short" / "v.mp4", 3, seed=0)
+    model = _MeanColour()
+    short = extract_embeddings(
+        model, unlabeled_folder(tmp_path / "short", progress=False), tmp_path / "emb_short",
+        _settings(save_frames=True), num_workers=0, progress=False,
+    )  # fmt: skip
+    assert model.frames_seen == 3
+    np.testing.assert_array_equal(short.frame_indices[0], [0, 0, 1, 2, 2])  # linspace(0, 2, 5) rounded
+    np.testing.assert_array_equal(short.frame_embeddings[0][0], short.frame_embeddings[0][1])

@@ -110,3 +110,23 @@ def test_state_dict_loads_strictly_into_timm_with_the_same_features(vit):
     x = _images(2, 32)
     with torch.no_grad():
         torch.testing.assert_close(target(x), vit(x), rtol=1e-5, atol=1e-5)
+
+
+def test_average_pooled_features_match_timms_avg_pool_after_the_norm():
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    vit = build_backbone("vit_tiny", img_size=32, patch_size=8, global_pool="avg").eval()
+    x = _images(2, 32)
+    with torch.no_grad():
+        tokens = vit.forward_tokens(vit.embed_patches(x))
+        torch.testing.assert_close(
+            vit(x), tokens[:, 1:].mean(dim=1)
+        )  # patch tokens, not the class token
+        target = timm.models.vision_transformer.VisionTransformer(
+            img_size=32, patch_size=8, embed_dim=192, depth=12, num_heads=3, num_classes=0,
+            global_pool="avg", fc_norm=False,
+        ).eval()  # fmt: skip
+        target.load_state_dict(vit.state_dict(), strict=True)
+        torch.testing.assert_close(target(x), vit(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="global_pool"):
+        build_backbone("vit_tiny", img_size=32, patch_size=8, global_pool="max")
