@@ -228,6 +228,40 @@ for _name in ("small_cnn", "small_3dcnn"):
     EXPORTERS.register(_name, _rebuilt_with_tempssl(_name))
 
 
+def _tempssl_video_vit(name: str) -> Exporter:
+    """Exporter of the video ViTs (VideoMAE's encoder): no timm or torchvision model takes
+    tubelets, so the target is the same backbone rebuilt with tempssl from the run's arguments."""
+
+    def export(backbone: nn.Module, cfg: TrainConfig) -> BackboneExport:
+        args = {
+            "img_size": backbone.img_size,
+            "num_frames": backbone.num_frames,
+            "patch_size": backbone.patch_size,
+            "tubelet": backbone.tubelet,
+        }
+        shown = ", ".join(f"{key}={value!r}" for key, value in args.items())
+        return BackboneExport(
+            state_dict=_plain(backbone.state_dict()),
+            target=f'tempssl.models.build_backbone("{name}", {shown})',
+            modules=["tempssl.models"],
+            build=lambda: build_backbone(name, **args),
+            check_size=backbone.img_size,
+            check_frames=backbone.num_frames,
+            notes=[
+                "No timm or torchvision model takes tubelets: rebuild it with tempssl "
+                f'(`tempssl.models.build_backbone("{name}", {shown})`); inputs are '
+                f"{backbone.num_frames}-frame {backbone.img_size} px clips `(B, 3, T, H, W)`, the "
+                f"feature the mean of the {backbone.out_dim}-d tokens.",
+            ],
+        )
+
+    return export
+
+
+for _name in ("video_vit_tiny", "video_vit_small"):
+    EXPORTERS.register(_name, _tempssl_video_vit(_name))
+
+
 def _timm_vit(size: str) -> Exporter:
     """Exporter to timm's `vit_<size>_patch16_224` at the backbone's image and patch size, without
     classifier (`num_classes=0`): our ViT has timm's parameter names, so the keys stay as they are."""

@@ -14,6 +14,7 @@ from tempssl.methods import (  # noqa: F401  (register each method)
     shuffle_learn,
     simclr,
     tcn,
+    videomae,
 )
 from tempssl.methods.base import METHODS, Method, build_method
 

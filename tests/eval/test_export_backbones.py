@@ -114,9 +114,22 @@ def test_vit_checkpoint_exports_to_a_file_that_loads_into_timm(tmp_path):
 def test_unsupported_backbone_lists_every_supported_one():
     supported = (
         "mc3_18, r2plus1d_18, r2plus1d_r50, r3d_18, resnet18, resnet50, slow_r50, small_3dcnn, "
-        "small_cnn, vit_base, vit_small, vit_tiny, x3d_s, x3d_xs"
+        "small_cnn, video_vit_small, video_vit_tiny, vit_base, vit_small, vit_tiny, x3d_s, x3d_xs"
     )
     with pytest.raises(
         ExportError, match=f"cannot export backbone 'vit_huge': supported backbones are {supported}"
     ):
         prepare_export(build_backbone("small_cnn", width=4), "vit_huge", _config("small_cnn"))
+
+
+def test_video_vit_exports_as_a_tempssl_rebuild_with_the_same_features():
+    backbone = _trained("video_vit_tiny", img_size=16, num_frames=4, patch_size=8, tubelet=2)
+    export, difference = prepare_export(backbone, "video_vit_tiny", _config("video_vit_tiny", size=64))
+    assert export.target == (
+        'tempssl.models.build_backbone("video_vit_tiny", img_size=16, num_frames=4, patch_size=8, '
+        "tubelet=2)"
+    )
+    assert (export.check_size, export.check_frames) == (16, 4) and difference < 1e-5
+    rebuilt = build_backbone("video_vit_tiny", img_size=16, num_frames=4, patch_size=8, tubelet=2)
+    rebuilt.load_state_dict(export.state_dict, strict=True)  # the fixed positions are no state
+    assert "pos_embed" not in export.state_dict
