@@ -11,7 +11,8 @@ is re-exported here (`from tempssl.losses import info_nce`):
 * `tempssl.losses.contrastive`: `info_nce` / `InfoNCELoss` (MoCo) and `nt_xent` / `NTXentLoss`
   (SimCLR).
 * `tempssl.losses.predictive`: `cpc_loss` and `dpc_loss` (CPC's and DPC's InfoNCE).
-* `tempssl.losses.regression`: `normalized_mse` (BYOL).
+* `tempssl.losses.regression`: `normalized_mse` (BYOL); `normalize_patches`, `masked_mse` (MAE,
+  VideoMAE).
 * `tempssl.losses.gather`: `gather_with_grad` / `gather_no_grad`, what `gather=True` does in every
   loss, and the gradient-scaling convention of multi-process training.
 * `tempssl.losses._checks`: input checks the losses share (private).
@@ -21,7 +22,7 @@ from tempssl.losses.contrastive import InfoNCELoss, NTXentLoss, info_nce, nt_xen
 from tempssl.losses.gather import gather_no_grad, gather_with_grad
 from tempssl.losses.npairs import NPairsLoss, npairs_loss
 from tempssl.losses.predictive import cpc_loss, dpc_loss
-from tempssl.losses.regression import normalized_mse
+from tempssl.losses.regression import masked_mse, normalize_patches, normalized_mse
 from tempssl.losses.triplet import (
     TripletSemiHardLoss,
     pairwise_distance,
@@ -41,6 +42,8 @@ __all__ = [
     "gather_no_grad",
     "gather_with_grad",
     "info_nce",
+    "masked_mse",
+    "normalize_patches",
     "normalized_mse",
     "npairs_loss",
     "nt_xent",

@@ -1,4 +1,5 @@
-"""Regression losses between embeddings: BYOL's normalized mean squared error."""
+"""Regression losses: BYOL's normalized mean squared error between embeddings, and masked
+autoencoders' squared error on hidden patches (MAE, VideoMAE)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,21 @@ def normalized_mse(prediction: Tensor, target: Tensor) -> Tensor:
     _check_pair(prediction, target, "prediction and target")
     cosine = F.cosine_similarity(prediction, target.detach(), dim=1)
     return (2 - 2 * cosine).mean()
+
+
+def normalize_patches(patches: Tensor, eps: float = 1e-6) -> tuple[Tensor, Tensor, Tensor]:
+    """MAE's `norm_pix_loss` targets: each patch (the last dimension) minus its own mean, over its
+    own standard deviation `sqrt(var + eps)` (unbiased variance, as the reference's `var()`).
+
+    Returns `(normalized, mean, std)`, the last two `(..., 1)`, to map predictions back.
+    """
+    mean, var = patches.mean(dim=-1, keepdim=True), patches.var(dim=-1, keepdim=True)
+    std = (var + eps) ** 0.5
+    return (patches - mean) / std, mean, std
+
+
+def masked_mse(predicted: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """The mean over hidden patches of each patch's mean squared error (MAE's loss):
+    `(B, N, P)`, `(B, N, P)`, `bool (B, N)` (True = hidden) -> scalar. Visible patches do not count."""
+    per_patch = (predicted - target).pow(2).mean(dim=-1)  # (B, N)
+    return (per_patch * mask).sum() / mask.sum()

@@ -26,6 +26,7 @@ from torch.func import functional_call
 from tempssl.methods.base import METHODS, Method, frames_of
 from tempssl.models.backbones import feature_map
 from tempssl.models.heads import PixelDecoder
+from tempssl.models.patches import crop_squares
 
 REGIONS = ("center", "random")
 
@@ -37,15 +38,6 @@ def region_corners(
     if region == "center":
         return torch.full((batch, 2), (size - side) // 2, dtype=torch.long)
     return torch.randint(0, size - side + 1, (batch, 2), generator=generator)
-
-
-def crop_squares(images: torch.Tensor, corners: torch.Tensor, side: int) -> torch.Tensor:
-    """`(B, C, H, W)`, corners `(B, 2)` -> `(B, C, side, side)`: each image's own square."""
-    span = torch.arange(side, device=images.device)
-    rows = (corners[:, :1].to(images.device) + span)[:, :, None]  # (B, side, 1)
-    cols = (corners[:, 1:].to(images.device) + span)[:, None, :]  # (B, 1, side)
-    which = torch.arange(len(images), device=images.device)[:, None, None]
-    return images.permute(0, 2, 3, 1)[which, rows, cols].permute(0, 3, 1, 2)
 
 
 def square_masks(shape: torch.Size, corners: torch.Tensor, side: int) -> torch.Tensor:
@@ -132,7 +124,7 @@ class ContextEncoder(Method):
     ) -> dict[str, torch.Tensor]:
         """Reconstruction (squared error inside the square), and with the discriminator: the
         painter's adversarial loss (D's weights detached) and D's own loss (painting detached)."""
-        real, fake = crop_squares(images, corners, side), crop_squares(painted, corners, side)
+        real, fake = (crop_squares(x, corners[:, None], side)[:, 0] for x in (images, painted))
         out = {"reconstruction": F.mse_loss(fake, real)}
         if self.discriminator is not None:
             frozen = {name: p.detach() for name, p in self.discriminator.named_parameters()}

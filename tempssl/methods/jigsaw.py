@@ -30,6 +30,7 @@ from torch import nn
 from tempssl.atomic import atomic_path
 from tempssl.data.metadata import cache_dir
 from tempssl.methods.base import METHODS, Method, frames_of
+from tempssl.models.patches import crop_squares
 
 GRID = 3
 TILES = GRID * GRID
@@ -79,16 +80,10 @@ def cut_tiles(
     cell = min(height, width) // GRID
     tile = max(1, math.floor(cell * tile_fraction))
     slack = cell - tile
-    offsets = torch.randint(0, slack + 1, (batch, TILES, 2), generator=generator).to(images.device)
-    cells = torch.arange(TILES, device=images.device)
-    top = (cells // GRID) * cell + offsets[..., 0]  # (B, 9)
-    left = (cells % GRID) * cell + offsets[..., 1]
-    span = torch.arange(tile, device=images.device)
-    rows = (top[..., None] + span)[:, :, :, None]  # (B, 9, t, 1)
-    cols = (left[..., None] + span)[:, :, None, :]  # (B, 9, 1, t)
-    which = torch.arange(batch, device=images.device)[:, None, None, None]
-    tiles = images.permute(0, 2, 3, 1)[which, rows, cols]  # (B, 9, t, t, C)
-    tiles = tiles.permute(0, 1, 4, 2, 3)  # (B, 9, C, t, t)
+    offsets = torch.randint(0, slack + 1, (batch, TILES, 2), generator=generator)
+    cells = torch.arange(TILES)
+    origins = torch.stack([cells // GRID, cells % GRID], dim=1) * cell  # (9, 2) cell corners
+    tiles = crop_squares(images, origins + offsets, tile)  # (B, 9, C, t, t)
     if not normalize:
         return tiles
     mean = tiles.mean(dim=(-2, -1), keepdim=True)

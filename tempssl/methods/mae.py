@@ -23,9 +23,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tempssl.losses import masked_mse, normalize_patches
 from tempssl.methods.base import METHODS, Method, frames_of
 from tempssl.models.patches import keep_tokens, patchify, random_masking, sincos_2d, unpatchify
-from tempssl.models.vit import Block, VisionTransformer, init_transformer_layers
+from tempssl.models.vit import MaskedDecoder, VisionTransformer
 
 
 @METHODS.register("mae")
@@ -63,21 +64,10 @@ class MAE(Method):
         backbone.use_sincos_position_embedding()
         self.mask_ratio, self.norm_pix_loss = mask_ratio, norm_pix_loss
         self.patch_size, self.grid = backbone.patch_size, backbone.img_size // backbone.patch_size
-        self.decoder_embed = nn.Linear(backbone.out_dim, decoder_dim)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
-        self.register_buffer("decoder_pos_embed", sincos_2d(self.grid, decoder_dim)[None])
-        self.decoder_blocks = nn.Sequential(
-            *[Block(decoder_dim, decoder_heads) for _ in range(decoder_depth)]
-        )
-        self.decoder_norm = nn.LayerNorm(decoder_dim, eps=1e-6)
-        self.decoder_pred = nn.Linear(decoder_dim, self.patch_size**2 * 3)
-        self._init_decoder()
-
-    def _init_decoder(self) -> None:
-        """MAE's initialization: mask token normal(0.02), xavier-uniform linear layers, zero biases."""
-        nn.init.normal_(self.mask_token, std=0.02)
-        for module in [self.decoder_embed, self.decoder_blocks, self.decoder_norm, self.decoder_pred]:
-            init_transformer_layers(module)
+        self.decoder = MaskedDecoder(
+            backbone.out_dim, decoder_dim, decoder_depth, decoder_heads, self.patch_size**2 * 3,
+            positions=sincos_2d(self.grid, decoder_dim),
+        )  # fmt: skip
 
     def encode(self, images: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """The encoder on the kept patches only: `(B, 3, H, W)`, `keep (B, M)` -> `(B, 1 + M, D)`."""
@@ -87,21 +77,14 @@ class MAE(Method):
         """Pixels of every patch: encoded `(B, 1 + M, D)` -> `(B, N, p * p * 3)`. Visible tokens go
         back to their positions, the mask token fills the rest; the class token is dropped after
         the blocks, as in the reference."""
-        x = self.decoder_embed(encoded)
-        batch, dim = x.shape[0], x.shape[-1]
-        full = self.mask_token.expand(batch, self.grid**2, dim)
-        full = full.scatter(1, keep[..., None].expand(-1, -1, dim), x[:, 1:])
-        full = torch.cat([x[:, :1], full + self.decoder_pos_embed], dim=1)
-        return self.decoder_pred(self.decoder_norm(self.decoder_blocks(full)))[:, 1:]
+        return self.decoder(encoded, keep, prefix=1)
 
     def loss(self, images: torch.Tensor, predicted: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean squared error over masked patches: `(B, 3, H, W)`, `(B, N, p*p*3)`, `bool (B, N)`."""
         target = patchify(images, self.patch_size)
         if self.norm_pix_loss:
-            mean, var = target.mean(dim=-1, keepdim=True), target.var(dim=-1, keepdim=True)
-            target = (target - mean) / (var + 1e-6) ** 0.5
-        per_patch = (predicted - target).pow(2).mean(dim=-1)  # (B, N)
-        return (per_patch * mask).sum() / mask.sum()
+            target = normalize_patches(target)[0]
+        return masked_mse(predicted, target, mask)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         images = frames_of(batch)
@@ -123,8 +106,8 @@ class MAE(Method):
         predicted = self.decode(self.encode(images, keep), keep)
         target = patchify(images, self.patch_size)
         if self.norm_pix_loss:
-            mean, var = target.mean(dim=-1, keepdim=True), target.var(dim=-1, keepdim=True)
-            predicted = predicted * (var + 1e-6) ** 0.5 + mean
+            _, mean, std = normalize_patches(target)
+            predicted = predicted * std + mean
         hidden = mask[..., None].to(images.dtype)
         pasted = target * (1 - hidden) + predicted * hidden
         grid = (self.grid, self.grid)

@@ -20,10 +20,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tempssl.losses import masked_mse, normalize_patches
 from tempssl.methods.base import METHODS, Method
 from tempssl.models.patches import keep_tokens, patchify, sincos_3d, tube_masking
 from tempssl.models.video_vit import VideoVisionTransformer
-from tempssl.models.vit import Block, init_transformer_layers
+from tempssl.models.vit import MaskedDecoder
 
 
 @METHODS.register("videomae")
@@ -61,19 +62,10 @@ class VideoMAE(Method):
         super().__init__(backbone)
         self.mask_ratio, self.norm_pix_loss = mask_ratio, norm_pix_loss
         self.grid, self.patch_size, self.tubelet = backbone.grid, backbone.patch_size, backbone.tubelet
-        self.decoder_embed = nn.Linear(backbone.out_dim, decoder_dim)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
-        self.register_buffer(
-            "decoder_pos_embed", sincos_3d(self.grid, decoder_dim)[None], persistent=False
-        )
-        self.decoder_blocks = nn.Sequential(
-            *[Block(decoder_dim, decoder_heads) for _ in range(decoder_depth)]
-        )
-        self.decoder_norm = nn.LayerNorm(decoder_dim, eps=1e-6)
-        self.decoder_pred = nn.Linear(decoder_dim, self.tubelet * self.patch_size**2 * 3)
-        nn.init.normal_(self.mask_token, std=0.02)
-        for module in [self.decoder_embed, self.decoder_blocks, self.decoder_norm, self.decoder_pred]:
-            init_transformer_layers(module)
+        self.decoder = MaskedDecoder(
+            backbone.out_dim, decoder_dim, decoder_depth, decoder_heads,
+            self.tubelet * self.patch_size**2 * 3, positions=sincos_3d(self.grid, decoder_dim),
+        )  # fmt: skip
 
     def mask(self, batch: int, device=None, generator: torch.Generator | None = None):
         """Tube masks: `keep (B, M)`, `mask bool (B, N)` (True = hidden)."""
@@ -85,22 +77,15 @@ class VideoMAE(Method):
 
     def decode(self, encoded: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """Pixels of every tubelet: `(B, M, D)` -> `(B, N, t*p*p*3)`."""
-        x = self.decoder_embed(encoded)
-        batch, dim = x.shape[0], x.shape[-1]
-        full = self.mask_token.expand(batch, self.decoder_pos_embed.shape[1], dim)
-        full = full.scatter(1, keep[..., None].expand(-1, -1, dim), x) + self.decoder_pos_embed
-        return self.decoder_pred(self.decoder_norm(self.decoder_blocks(full)))
+        return self.decoder(encoded, keep)
 
     def targets(self, clip: torch.Tensor) -> torch.Tensor:
         """`(B, N, t*p*p*3)` tubelet pixels, normalized per tubelet with `norm_pix_loss`."""
         target = patchify(clip, self.patch_size, tubelet=self.tubelet)
-        if self.norm_pix_loss:
-            mean, var = target.mean(dim=-1, keepdim=True), target.var(dim=-1, keepdim=True)
-            target = (target - mean) / (var + 1e-6) ** 0.5
-        return target
+        return normalize_patches(target)[0] if self.norm_pix_loss else target
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         clip = batch["clip"]
         keep, mask = self.mask(len(clip), clip.device)
-        per_tube = (self.decode(self.encode(clip, keep), keep) - self.targets(clip)).pow(2).mean(dim=-1)
-        return {"loss": (per_tube * mask).sum() / mask.sum()}
+        predicted = self.decode(self.encode(clip, keep), keep)
+        return {"loss": masked_mse(predicted, self.targets(clip), mask)}

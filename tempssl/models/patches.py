@@ -15,6 +15,7 @@ import torch
 from einops import rearrange
 
 __all__ = [
+    "crop_squares",
     "keep_tokens",
     "patchify",
     "random_masking",
@@ -99,6 +100,17 @@ def tube_masking(
 def keep_tokens(tokens: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """`tokens (B, N, D)`, `keep (B, M)` -> `(B, M, D)`: each sample's kept tokens, in order."""
     return tokens.gather(1, keep[..., None].expand(-1, -1, tokens.shape[-1]))
+
+
+def crop_squares(images: torch.Tensor, corners: torch.Tensor, side: int) -> torch.Tensor:
+    """Each image's own squares: `images (B, C, H, W)`, top-left `corners long (B, K, 2)` (row,
+    col) -> `(B, K, C, side, side)` (jigsaw's tiles, a context encoder's dropped region)."""
+    span = torch.arange(side, device=images.device)
+    corners = corners.to(images.device)
+    rows = (corners[..., :1] + span)[..., :, None]  # (B, K, side, 1)
+    cols = (corners[..., 1:] + span)[..., None, :]  # (B, K, 1, side)
+    which = torch.arange(len(images), device=images.device)[:, None, None, None]
+    return images.permute(0, 2, 3, 1)[which, rows, cols].permute(0, 1, 4, 2, 3)
 
 
 def sincos_1d(positions: torch.Tensor, dim: int, temperature: float = 10000.0) -> torch.Tensor:

@@ -64,9 +64,6 @@ class VideoVisionTransformer(nn.Module):
         self.register_buffer("pos_embed", sincos_3d(self.grid, embed_dim)[None], persistent=False)
         self.blocks = nn.Sequential(*[Block(embed_dim, num_heads, mlp_ratio) for _ in range(depth)])
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        proj = self.patch_embed
-        nn.init.xavier_uniform_(proj.weight.view(proj.weight.shape[0], -1))
-        nn.init.zeros_(proj.bias)
         init_transformer_layers(self)
 
     def embed_patches(self, clip: torch.Tensor) -> torch.Tensor:

@@ -113,14 +113,58 @@ class Block(nn.Module):
 
 def init_transformer_layers(module: nn.Module) -> None:
     """MAE's (and timm's) initialization of every linear and norm layer in `module`:
-    xavier-uniform linear weights, zero biases, LayerNorm weight 1 and bias 0."""
+    xavier-uniform linear weights (a patch projection, a `Conv2d` / `Conv3d`, as the flat linear
+    map it is), zero biases, LayerNorm weight 1 and bias 0."""
     for layer in module.modules():
-        if isinstance(layer, nn.Linear):
-            nn.init.xavier_uniform_(layer.weight)
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.Conv3d)):
+            nn.init.xavier_uniform_(layer.weight.view(layer.weight.shape[0], -1))
             nn.init.zeros_(layer.bias)
         elif isinstance(layer, nn.LayerNorm):
             nn.init.ones_(layer.weight)
             nn.init.zeros_(layer.bias)
+
+
+class MaskedDecoder(nn.Module):
+    """MAE's light decoder (facebookresearch/mae `models_mae.py`), shared by MAE and VideoMAE:
+    the encoded visible tokens go back to their positions, a shared learned mask token fills the
+    hidden ones, a fixed position table is added, and ViT blocks predict every token's pixels.
+
+    Args:
+        in_dim: the encoder's width.
+        dim, depth, heads: the decoder's width, blocks and attention heads.
+        out_dim: pixels per token (`p * p * 3`, or `t * p * p * 3` for tubelets).
+        positions: `(N, dim)` fixed position table of the N tokens (derived state, not saved).
+
+    Call:
+        encoded: `(B, prefix + M, in_dim)`: `prefix` leading tokens without a position (MAE's
+            class token), then the M visible tokens in `keep` order.
+        keep: `long (B, M)` their token indices.
+        prefix: how many leading tokens `encoded` has; they pass through the blocks and are
+            dropped after them, as in the reference.
+
+        Returns `(B, N, out_dim)`.
+    """
+
+    def __init__(
+        self, in_dim: int, dim: int, depth: int, heads: int, out_dim: int, positions: torch.Tensor
+    ):
+        super().__init__()
+        self.embed = nn.Linear(in_dim, dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.register_buffer("pos_embed", positions[None].float(), persistent=False)
+        self.blocks = nn.Sequential(*[Block(dim, heads) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pred = nn.Linear(dim, out_dim)
+        nn.init.normal_(self.mask_token, std=0.02)  # MAE's initialization
+        init_transformer_layers(self)
+
+    def forward(self, encoded: torch.Tensor, keep: torch.Tensor, prefix: int = 0) -> torch.Tensor:
+        x = self.embed(encoded)
+        batch, dim = x.shape[0], x.shape[-1]
+        full = self.mask_token.expand(batch, self.pos_embed.shape[1], dim)
+        full = full.scatter(1, keep[..., None].expand(-1, -1, dim), x[:, prefix:]) + self.pos_embed
+        out = self.blocks(torch.cat([x[:, :prefix], full], dim=1))
+        return self.pred(self.norm(out))[:, prefix:]
 
 
 class VisionTransformer(nn.Module):
@@ -181,9 +225,6 @@ class VisionTransformer(nn.Module):
             return
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
-        proj = self.patch_embed.proj
-        nn.init.xavier_uniform_(proj.weight.view(proj.weight.shape[0], -1))
-        nn.init.zeros_(proj.bias)
         init_transformer_layers(self)
 
     def no_weight_decay(self) -> set[str]:

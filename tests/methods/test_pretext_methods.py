@@ -76,7 +76,7 @@ def test_mae_trains_and_the_encoder_keeps_fixed_position_embeddings():
     loss.backward()
     assert not mae.backbone.pos_embed.requires_grad
     assert mae.backbone.patch_embed.proj.weight.grad is not None
-    assert mae.mask_token.grad is not None
+    assert mae.decoder.mask_token.grad is not None
 
 
 def test_mae_refuses_a_non_vit_backbone():
@@ -225,11 +225,12 @@ def test_denoising_refuses_unknown_noise():
 
 
 def test_dropped_squares_are_cropped_and_masked_where_they_are():
-    from tempssl.methods.inpainting import crop_squares, region_corners, square_masks
+    from tempssl.methods.inpainting import region_corners, square_masks
+    from tempssl.models.patches import crop_squares
 
     images = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
     corners = torch.tensor([[1, 2], [4, 0]])
-    crops = crop_squares(images, corners, 3)
+    crops = crop_squares(images, corners[:, None], 3)[:, 0]
     assert torch.equal(crops[0], images[0, :, 1:4, 2:5]) and torch.equal(
         crops[1], images[1, :, 4:7, 0:3]
     )

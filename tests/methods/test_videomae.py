@@ -53,7 +53,7 @@ def test_videomae_trains_on_clips():
     out = method({"clip": torch.randn(3, 3, 4, 16, 16)})
     out["loss"].backward()
     assert torch.isfinite(out["loss"]) and method.backbone.patch_embed.weight.grad is not None
-    assert method.mask_token.grad is not None
+    assert method.decoder.mask_token.grad is not None
 
 
 def test_videomae_refuses_other_backbones_and_wrong_clips():
