@@ -56,3 +56,20 @@ def test_flat_config_keeps_scalars_and_spells_out_the_rest():
     assert flat_config({"a": {"b": 1, "c": None}, "d": [1, 2], "e": "x"}) == {
         "a.b": 1, "a.c": "null", "d": "[1, 2]", "e": "x",
     }  # fmt: skip
+
+
+def test_the_default_tensorboard_is_skipped_when_missing(tmp_path, monkeypatch, caplog):
+    from tempssl.engine import tracking
+
+    class Missing:
+        requires_logging_directory = True
+
+        def __init__(self, *args, **kwargs):
+            raise ImportError("No module named 'tensorboard'")
+
+    monkeypatch.setitem(tracking.LOGGER_TYPE_TO_CLASS, "tensorboard", Missing)
+    with caplog.at_level("INFO", logger="tempssl.engine.tracking"):
+        run = RunLog(tmp_path, main=True, log_with=["tensorboard"])
+    assert run.trackers == [] and "tensorboard is not installed" in caplog.text
+    run.write(1, {"loss": 1.0})
+    assert (tmp_path / "metrics.jsonl").exists()
