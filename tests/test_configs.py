@@ -31,7 +31,7 @@ def test_config_loads(config):
 # plain folders and on the real sample videos (tests/test_own_videos.py).
 MANUAL = {
     "jigsaw.yaml", "mae.yaml", "rotation.yaml", "simclr_small.yaml", "moco_v2_small.yaml",
-    "videomae.yaml",
+    "videomae.yaml", "context_prediction.yaml",
 }  # fmt: skip
 END_TO_END = [
     pytest.param(c, marks=pytest.mark.manual if c.name in MANUAL else pytest.mark.slow, id=c.name)
@@ -75,6 +75,11 @@ def test_config_trains_as_written(config, tmp_path):
         # per-frame methods learn what an object looks like across views (README's toy table)
         for labels in ("knn_object_mean", "knn_object_segments"):
             assert summary["knn"][labels] > summary["knn_random_init"][labels], labels
+    if config.name == "colorization.yaml":
+        # what it learns from colouring the lightness separates objects (README's toy table), and
+        # its recolourings are logged with their PSNR / SSIM
+        assert summary["knn"]["knn_object_mean"] > summary["knn_random_init"]["knn_object_mean"]
+        assert Path(summary["reconstruction"]["image"]).exists()
     if config.name in ("mae.yaml", "videomae.yaml"):
         # better than predicting each masked patch's mean (loss 1 with norm_pix_loss), and the
         # reconstructions are logged with their PSNR / SSIM

@@ -89,6 +89,11 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
         num_workers=cfg.data.num_workers,
         persistent_workers=cfg.data.num_workers > 0,
         pin_memory=torch.cuda.is_available(),
+        # Its own generator: starting an epoch's iterator draws a seed for the workers, which
+        # from torch's global generator would shift what a method draws there (masks, patch
+        # positions, dropout) between a resumed run and an uninterrupted one. (Augmentations
+        # are seeded per item, see PlanDataset.)
+        generator=torch.Generator().manual_seed(t.seed),
     )
     global_batch = t.batch_size * accelerator.num_processes * t.grad_accumulation
     optimizer = build_optimizer(model, cfg.optim, global_batch)
@@ -179,9 +184,10 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
             position.update(epoch=epoch, step_in_epoch=0)
             save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
             if cfg.eval.every_epochs and epoch % cfg.eval.every_epochs == 0:
-                if evaluator:
-                    logger.write(position["global_step"], evaluator.evaluate(method.backbone))
-                _log_reconstruction(logger, method, recon_frames, cfg, position["global_step"])
+                with _rng_untouched(accelerator):  # a resumed run does not repeat this evaluation
+                    if evaluator:
+                        logger.write(position["global_step"], evaluator.evaluate(method.backbone))
+                    _log_reconstruction(logger, method, recon_frames, cfg, position["global_step"])
             accelerator.wait_for_everyone()
     bar.close()
     final = save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
@@ -263,6 +269,14 @@ def _reduce(accelerator: Accelerator, window: dict[str, list[torch.Tensor]]) -> 
         name: accelerator.reduce(torch.stack(values).mean().to(accelerator.device), "mean").item()
         for name, values in window.items()
     }
+
+
+def _rng_untouched(accelerator: Accelerator):
+    """torch's global generators (CPU and this process's GPU) as they were, after the block: an
+    evaluation between epochs, which a run resumed from that epoch's checkpoint does not repeat,
+    must not shift what training draws next."""
+    device = accelerator.device
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
 
 
 def _log_to_file(path: Path) -> logging.Handler:

@@ -48,7 +48,7 @@ from tempssl.atomic import atomic_path
 from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from tempssl.eval.checkpoints import checkpoint_state, find_config, load_method
 from tempssl.models import build_backbone, input_kind, pytorchvideo_backbones, without_classifier
-from tempssl.models.backbones import use_small_stem
+from tempssl.models.backbones import input_channels, set_input_channels, use_small_stem
 from tempssl.models.vit import VisionTransformer
 from tempssl.registry import Registry
 from tempssl.schema import TrainConfig
@@ -149,26 +149,37 @@ def _torchvision_resnet(arch: str, package: ModuleType = torchvision.models) -> 
         if input_kind(backbone) == "clip":
             notes.append("It takes clips: `float (B, 3, T, H, W)`.")
         small_stem = bool(getattr(backbone, "small_stem", False))
+        channels = input_channels(backbone)
         setup = []
         if small_stem:
             width = backbone.conv1.out_channels
             setup = [
-                f"model.conv1 = torch.nn.Conv2d(3, {width}, 3, stride=1, padding=1, bias=False)",
+                f"model.conv1 = torch.nn.Conv2d({channels}, {width}, 3, stride=1, padding=1, "
+                "bias=False)",
                 "model.maxpool = torch.nn.Identity()",
             ]
             notes.append(
                 "Trained with the small-image stem (3x3 stride-1 conv1, no max-pool, for 28-64 px "
                 "images): the two lines after building the model set it up before loading."
             )
+        elif channels != 3:
+            width = backbone.conv1.out_channels
+            setup = [
+                f"model.conv1 = torch.nn.Conv2d({channels}, {width}, 7, stride=2, padding=3, bias=False)"
+            ]
+        if channels != 3:
+            notes.append(_channels_note(channels))
 
         def build() -> nn.Module:
             model = getattr(package, arch)(weights=None)
-            return use_small_stem(model) if small_stem else model
+            if small_stem:
+                return use_small_stem(model, channels)
+            return set_input_channels(model, channels) if channels != 3 else model
 
         return BackboneExport(
             state_dict=state,
             target=f"{package.__name__}.{arch}()",
-            modules=["torch", "torchvision"] if small_stem else ["torchvision"],
+            modules=["torch", "torchvision"] if setup else ["torchvision"],
             build=build,
             features=lambda model: without_classifier(model, input_kind(backbone)),
             notes=notes,
@@ -218,7 +229,8 @@ def _rebuilt_with_tempssl(name: str) -> Exporter:
                 "No torchvision or timm model has this architecture: rebuild it with tempssl "
                 f'(`tempssl.models.build_backbone("{name}", {shown})`, '
                 f"{args['width'] * 8}-d features).",
-            ],
+            ]
+            + ([_channels_note(input_channels(backbone))] if input_channels(backbone) != 3 else []),
         )
 
     return export
@@ -282,6 +294,8 @@ def _timm_vit(size: str) -> Exporter:
         }
         if backbone.global_pool == "avg":  # mean of the patch tokens after the final norm
             kwargs |= {"global_pool": "avg", "fc_norm": False}
+        if input_channels(backbone) != 3:
+            kwargs["in_chans"] = input_channels(backbone)
         feature = (
             "the class token after the final norm"
             if backbone.global_pool == "token"
@@ -310,6 +324,16 @@ def _timm_vit(size: str) -> Exporter:
 
 for _size in ("tiny", "small", "base"):
     EXPORTERS.register(f"vit_{_size}", _timm_vit(_size))
+
+
+def _channels_note(channels: int) -> str:
+    if channels == 1:
+        return (
+            "It takes one input channel, the CIE Lab lightness centred and scaled as "
+            "`(L - 50) / 50` (colorization's input; `tempssl.data.color.backbone_input` makes it "
+            "from RGB frames): `float (B, 1, H, W)`."
+        )
+    return f"It takes {channels} input channels: `float (B, {channels}, H, W)`."
 
 
 def _import_timm() -> ModuleType:
@@ -352,7 +376,7 @@ def prepare_export(backbone: nn.Module, name: str, cfg: TrainConfig) -> tuple[Ba
         frames = export.check_frames
         shape, described = (2, 3, frames, size, size), f"{frames}x{size}x{size} clip"
     else:
-        shape, described = (2, 3, size, size), f"{size}x{size} input"
+        shape, described = (2, input_channels(backbone), size, size), f"{size}x{size} input"
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
     was_training = backbone.training
     backbone.eval()

@@ -35,12 +35,14 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from tempssl.build import initial_model
+from tempssl.data.color import backbone_input
 from tempssl.data.sampling import SAMPLERS
 from tempssl.data.sources import VideoSource, load_source, unreadable_error
 from tempssl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_transform
 from tempssl.eval.checkpoints import load_method
 from tempssl.eval.store import Embeddings, load_embeddings, save_embeddings
 from tempssl.models import input_kind
+from tempssl.models.backbones import input_channels
 from tempssl.video import VideoError, open_video
 
 log = logging.getLogger(__name__)
@@ -308,6 +310,9 @@ def window_embedder(model: nn.Module, settings: ExtractSettings):
             f"a frame backbone embeds single frames, not windows of {settings.window_frames}: "
             "leave the clip length at 1"
         )
+    channels = input_channels(model)
+    if channels != 3:  # e.g. colorization's lightness-only backbone
+        return lambda x: model(backbone_input(x[:, 0], channels, settings.mean, settings.std))
     return lambda x: model(x[:, 0])
 
 

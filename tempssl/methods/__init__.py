@@ -2,6 +2,8 @@
 
 from tempssl.methods import (  # noqa: F401  (register each method)
     byol,
+    colorization,
+    context_prediction,
     cpc,
     denoising,
     dpc,

@@ -12,8 +12,12 @@ the paper's weights 0.999 (reconstruction) and 0.001 (adversarial).
 One optimizer trains both players: the discriminator's loss sees the painted regions detached
 (its gradient reaches the discriminator only), and the painter's adversarial loss runs the
 discriminator with detached weights (its gradient reaches the painter only through the
-discriminator's verdict). The paper also weights a 4 px border overlapping the context 10x;
-this version counts the region alone.
+discriminator's verdict).
+
+As in the paper's code (pathak22/context-encoder, `overlapPred`): the painted region is larger
+than the hole by a border that the encoder still sees (4 px of a 128 px frame, `overlap_fraction`
+4/128), and the squared error on that border counts 10x (`overlap_weight`), so the painting
+joins its context; the discriminator judges the whole painted region.
 """
 
 from __future__ import annotations
@@ -84,6 +88,9 @@ class ContextEncoder(Method):
         adversarial: add the adversarial term (the paper's joint loss).
         reconstruction_weight, adversarial_weight: the paper's 0.999 and 0.001.
         decoder_width: channels of the decoder's first up-convolution.
+        overlap_fraction: width of the painted border the encoder sees / frame side (the
+            paper's 4 px of 128: 4/128); 0: the hole is the whole painted region.
+        overlap_weight: weight of the squared error on that border (the paper: 10).
     """
 
     sampler_kind = "frames"
@@ -97,8 +104,16 @@ class ContextEncoder(Method):
         reconstruction_weight: float = 0.999,
         adversarial_weight: float = 0.001,
         decoder_width: int = 256,
+        overlap_fraction: float = 4 / 128,
+        overlap_weight: float = 10.0,
     ):
         super().__init__(backbone)
+        if not 0.0 <= overlap_fraction < region_fraction / 2 or overlap_weight < 0:
+            raise ValueError(
+                f"inpainting overlap_fraction must be in [0, region_fraction / 2) and "
+                f"overlap_weight >= 0, got {overlap_fraction} and {overlap_weight}"
+            )
+        self.overlap_fraction, self.overlap_weight = overlap_fraction, overlap_weight
         if region not in REGIONS:
             raise ValueError(f"inpainting region must be one of {REGIONS}, got {region!r}")
         if not 0.0 < region_fraction < 1.0:
@@ -108,13 +123,21 @@ class ContextEncoder(Method):
         self.decoder = PixelDecoder.for_backbone(backbone, width=decoder_width)
         self.discriminator = RegionDiscriminator() if adversarial else None
 
+    def geometry(self, size: int) -> tuple[int, int]:
+        """`(side, overlap)` in pixels for a `size` px frame: the painted square's side and the
+        border of it that stays visible (the hole is `side - 2 overlap` wide)."""
+        side = max(1, round(size * self.region_fraction))
+        overlap = min(round(size * self.overlap_fraction), (side - 1) // 2)
+        return side, overlap
+
     def paint(self, images: torch.Tensor, generator: torch.Generator | None = None):
         """Drop a square, paint the frame: returns `(masked input, painted (B, C, H, W), corners,
-        side)`."""
+        side)`: the painted squares' corners and side (the hole is their inside, `overlap` in
+        from each edge)."""
         size = images.shape[-1]
-        side = max(1, round(size * self.region_fraction))
+        side, overlap = self.geometry(size)
         corners = region_corners(len(images), size, side, self.region, generator)
-        hole = square_masks(images.shape, corners, side).to(images.device)
+        hole = square_masks(images.shape, corners + overlap, side - 2 * overlap).to(images.device)
         masked = images.masked_fill(hole, 0.0)
         painted = self.decoder(feature_map(self.backbone, masked), images.shape[-2:])
         return masked, painted, corners, side
@@ -122,10 +145,14 @@ class ContextEncoder(Method):
     def losses(
         self, images: torch.Tensor, painted: torch.Tensor, corners: torch.Tensor, side: int
     ) -> dict[str, torch.Tensor]:
-        """Reconstruction (squared error inside the square), and with the discriminator: the
-        painter's adversarial loss (D's weights detached) and D's own loss (painting detached)."""
+        """Reconstruction (squared error in the painted square, its visible border weighted
+        `overlap_weight`), and with the discriminator: the painter's adversarial loss (D's
+        weights detached) and D's own loss (painting detached)."""
         real, fake = (crop_squares(x, corners[:, None], side)[:, 0] for x in (images, painted))
-        out = {"reconstruction": F.mse_loss(fake, real)}
+        _, overlap = self.geometry(images.shape[-1])
+        inner = square_masks(real.shape, torch.full((1, 2), overlap), side - 2 * overlap)
+        weight = torch.where(inner, 1.0, self.overlap_weight).to(real)  # (1, 1, side, side)
+        out = {"reconstruction": (weight * (fake - real) ** 2).mean()}
         if self.discriminator is not None:
             frozen = {name: p.detach() for name, p in self.discriminator.named_parameters()}
             fooled = functional_call(self.discriminator, frozen, (fake,))
@@ -156,5 +183,6 @@ class ContextEncoder(Method):
     ) -> dict[str, torch.Tensor]:
         """`masked` input, `output` (the painting pasted into the hole), `target`."""
         masked, painted, corners, side = self.paint(images, generator)
-        hole = square_masks(images.shape, corners, side).to(images.device)
+        _, overlap = self.geometry(images.shape[-1])
+        hole = square_masks(images.shape, corners + overlap, side - 2 * overlap).to(images.device)
         return {"masked": masked, "output": torch.where(hole, painted, images), "target": images}

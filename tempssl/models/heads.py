@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tempssl.models.backbones import feature_map
+from tempssl.models.backbones import feature_map, input_channels
 
 
 class MLPHead(nn.Module):
@@ -203,18 +203,23 @@ class PixelDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     @classmethod
-    def for_backbone(cls, backbone: nn.Module, out_channels: int = 3, width: int = 256) -> PixelDecoder:
-        """A decoder from `backbone`'s feature map back to its input size: channels and stride
-        are probed on a 64 px frame (the stride is a power of two for the registered backbones)."""
+    def for_backbone(
+        cls, backbone: nn.Module, out_channels: int = 3, width: int = 256, output_stride: int = 1
+    ) -> PixelDecoder:
+        """A decoder from `backbone`'s feature map back to its input size (or to 1 /
+        `output_stride` of it, a power of two): channels and stride are probed on a 64 px frame
+        (the stride is a power of two for the registered backbones)."""
         weight = next(backbone.parameters())
         was = backbone.training
         backbone.eval()
         with torch.no_grad():
-            probe = torch.zeros(1, 3, 64, 64, dtype=weight.dtype, device=weight.device)
+            channels = input_channels(backbone)
+            probe = torch.zeros(1, channels, 64, 64, dtype=weight.dtype, device=weight.device)
             features = feature_map(backbone, probe)
         backbone.train(was)
         stride = max(1, round(64 / features.shape[-1]))
-        return cls(features.shape[1], stride.bit_length() - 1, out_channels, width)
+        steps = max(0, stride.bit_length() - output_stride.bit_length())
+        return cls(features.shape[1], steps, out_channels, width)
 
     def forward(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         out = self.net(features)

@@ -25,26 +25,27 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import StochasticDepth
 
-from tempssl.models.backbones import BACKBONES
+from tempssl.models.backbones import BACKBONES, check_in_chans
 from tempssl.models.patches import sincos_2d
 
 
 class PatchEmbed(nn.Module):
-    """Non-overlapping patches, linearly projected: `(B, 3, H, W) -> (B, N, D)`, N = (H / p) * (W / p).
+    """Non-overlapping patches, linearly projected: `(B, C, H, W) -> (B, N, D)`, N = (H / p) * (W / p).
 
     Args:
         img_size: input height and width (square inputs only).
         patch_size: patch height and width; must divide `img_size`.
         embed_dim: D.
+        in_chans: C (3: RGB; 1: colorization's lightness).
     """
 
-    def __init__(self, img_size: int, patch_size: int, embed_dim: int):
+    def __init__(self, img_size: int, patch_size: int, embed_dim: int, in_chans: int = 3):
         super().__init__()
         if img_size % patch_size:
             raise ValueError(f"ViT img_size {img_size} is not a multiple of patch_size {patch_size}")
         self.img_size, self.patch_size = img_size, patch_size
         self.num_patches = (img_size // patch_size) ** 2
-        self.proj = nn.Conv2d(3, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (self.img_size, self.img_size):
@@ -181,6 +182,7 @@ class VisionTransformer(nn.Module):
         global_pool: the `(B, D)` feature: "token", the class token (timm's default), or "avg",
             the mean of the patch tokens (after the final norm: timm's `global_pool="avg",
             fc_norm=False`); MAE's encoder trains its patch tokens, not its class token.
+        in_chans: input channels (3: RGB; 1: colorization's lightness).
 
     Attributes:
         out_dim: D.
@@ -201,13 +203,15 @@ class VisionTransformer(nn.Module):
         mlp_ratio: float = 4.0,
         drop_path_rate: float = 0.0,
         global_pool: str = "token",
+        in_chans: int = 3,
     ):
         super().__init__()
+        check_in_chans(in_chans)
         if global_pool not in ("token", "avg"):
             raise ValueError(f"ViT global_pool must be 'token' or 'avg', got {global_pool!r}")
         self.global_pool = global_pool
-        self.patch_embed = PatchEmbed(img_size, patch_size, embed_dim)
-        self.img_size, self.patch_size = img_size, patch_size
+        self.patch_embed = PatchEmbed(img_size, patch_size, embed_dim, in_chans)
+        self.img_size, self.patch_size, self.in_chans = img_size, patch_size, in_chans
         self.num_patches = self.patch_embed.num_patches
         self.out_dim = embed_dim
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
@@ -281,29 +285,62 @@ class VisionTransformer(nn.Module):
 
 @BACKBONES.register("vit_tiny")
 def vit_tiny(
-    img_size: int = 224, patch_size: int = 16, drop_path_rate: float = 0.0, global_pool: str = "token"
+    img_size: int = 224,
+    patch_size: int = 16,
+    drop_path_rate: float = 0.0,
+    global_pool: str = "token",
+    in_chans: int = 3,
 ) -> nn.Module:
     """ViT-Ti (D 192, 12 blocks, 3 heads): `(B, 3, img_size, img_size) -> (B, 192)`."""
     return VisionTransformer(
-        img_size, patch_size, 192, 12, 3, drop_path_rate=drop_path_rate, global_pool=global_pool
+        img_size,
+        patch_size,
+        192,
+        12,
+        3,
+        drop_path_rate=drop_path_rate,
+        global_pool=global_pool,
+        in_chans=in_chans,
     )
 
 
 @BACKBONES.register("vit_small")
 def vit_small(
-    img_size: int = 224, patch_size: int = 16, drop_path_rate: float = 0.0, global_pool: str = "token"
+    img_size: int = 224,
+    patch_size: int = 16,
+    drop_path_rate: float = 0.0,
+    global_pool: str = "token",
+    in_chans: int = 3,
 ) -> nn.Module:
     """ViT-S (D 384, 12 blocks, 6 heads): `(B, 3, img_size, img_size) -> (B, 384)`."""
     return VisionTransformer(
-        img_size, patch_size, 384, 12, 6, drop_path_rate=drop_path_rate, global_pool=global_pool
+        img_size,
+        patch_size,
+        384,
+        12,
+        6,
+        drop_path_rate=drop_path_rate,
+        global_pool=global_pool,
+        in_chans=in_chans,
     )
 
 
 @BACKBONES.register("vit_base")
 def vit_base(
-    img_size: int = 224, patch_size: int = 16, drop_path_rate: float = 0.0, global_pool: str = "token"
+    img_size: int = 224,
+    patch_size: int = 16,
+    drop_path_rate: float = 0.0,
+    global_pool: str = "token",
+    in_chans: int = 3,
 ) -> nn.Module:
     """ViT-B (D 768, 12 blocks, 12 heads): `(B, 3, img_size, img_size) -> (B, 768)`."""
     return VisionTransformer(
-        img_size, patch_size, 768, 12, 12, drop_path_rate=drop_path_rate, global_pool=global_pool
+        img_size,
+        patch_size,
+        768,
+        12,
+        12,
+        drop_path_rate=drop_path_rate,
+        global_pool=global_pool,
+        in_chans=in_chans,
     )

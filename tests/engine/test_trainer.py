@@ -221,3 +221,44 @@ def test_a_restoring_method_logs_reconstructions_and_psnr_at_evaluation(scenes_r
     )
     assert summary["reconstruction"]["psnr"] > 0 and -1 <= summary["reconstruction"]["ssim"] <= 1
     assert not (run / "tensorboard").exists()  # log_with: [] writes metrics.jsonl only
+
+
+@pytest.mark.parametrize(
+    ("config", "extra"),
+    [
+        ("denoising.yaml", ["model.backbone=small_cnn", "model.args={width: 4}",
+                            "eval.every_epochs=1"]),  # reconstructions logged between epochs
+        ("context_prediction.yaml", ["model.backbone=small_cnn", "model.args={width: 4}",
+                                     "transforms.size=32", "method.args.hidden_dim=8"]),
+    ],
+)  # fmt: skip
+def test_resume_mid_epoch_of_a_method_drawing_random_numbers_gives_the_same_weights(
+    tiny, tmp_path, config, extra
+):
+    """Methods that draw from torch's global generator while training (masks, patch positions,
+    dropout) continue the same stream after a resume: the loader draws from its own generator."""
+    path = Path(__file__).parents[2] / "configs" / config
+    keep = ("data.root", "data.num_workers", "trainer.output_dir", "trainer.progress", "eval.enabled")
+    common = [
+        *[o for o in tiny if o.split("=")[0] in keep],
+        "sampler.args={frames_per_visit: 2}", "transforms.size=16", *extra,
+        "trainer.epochs=3", "trainer.batch_size=2", "trainer.log_every=1",
+    ]  # fmt: skip
+    full = train(
+        load_config(
+            TrainConfig, path, [*common, "trainer.checkpoint_every=3", "trainer.keep_checkpoints=10"]
+        ),
+        "random",
+    )
+    expected = _weights(Path(full["checkpoint"]))
+    checkpoints = Path(full["run_dir"]) / "checkpoints"
+    # mid-epoch (4 steps per epoch), and at the end of an epoch: the evaluation that followed it
+    # in the full run is not repeated by the resumed one
+    for start, in_epoch in (("step_00000003", 3), ("step_00000004", 0)):
+        state = json.loads((checkpoints / start / "trainer_state.json").read_text())
+        assert state["step_in_epoch"] == in_epoch
+        overrides = [*common, "trainer.keep_checkpoints=10", f"trainer.resume={checkpoints / start}"]
+        resumed = train(load_config(TrainConfig, path, overrides), "random")
+        got = _weights(Path(resumed["checkpoint"]))
+        for name in expected:
+            torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)

@@ -133,3 +133,45 @@ def test_video_vit_exports_as_a_tempssl_rebuild_with_the_same_features():
     rebuilt = build_backbone("video_vit_tiny", img_size=16, num_frames=4, patch_size=8, tubelet=2)
     rebuilt.load_state_dict(export.state_dict, strict=True)  # the fixed positions are no state
     assert "pos_embed" not in export.state_dict
+
+
+@pytest.mark.parametrize("small_stem", [False, True])
+def test_one_channel_resnet_exports_to_torchvision_with_its_conv1_replaced(small_stem):
+    """Colorization's lightness-only ResNet: the card's setup line replaces conv1 before a
+    strict load; the export is checked on 1-channel input."""
+    backbone = _trained("resnet18", in_chans=1, small_stem=small_stem)
+    export, difference = prepare_export(backbone, "resnet18", _config("resnet18"))
+    assert export.state_dict["conv1.weight"].shape[1] == 1 and difference < 1e-5
+    kernel = "3, stride=1, padding=1" if small_stem else "7, stride=2, padding=3"
+    assert export.setup[0] == f"model.conv1 = torch.nn.Conv2d(1, 64, {kernel}, bias=False)"
+    namespace = {"torch": torch, "torchvision": torchvision}
+    exec(f"model = {export.target}\n" + "\n".join(export.setup), namespace)
+    model = namespace["model"]
+    model.load_state_dict(export.state_dict, strict=True)
+    model.fc = torch.nn.Identity()
+    x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x), backbone.eval()(x), rtol=1e-5, atol=1e-5)
+    assert any("one input channel" in note for note in export.notes)
+
+
+def test_one_channel_vit_and_small_cnn_export():
+    backbone = _trained("small_cnn", width=4, in_chans=1)
+    export, difference = prepare_export(backbone, "small_cnn", _config("small_cnn", in_chans=1))
+    assert "in_chans=1" in export.target and difference < 1e-5
+    pytest.importorskip("timm")
+    backbone = _trained("vit_tiny", img_size=32, patch_size=8, in_chans=1)
+    export, difference = prepare_export(backbone, "vit_tiny", _config("vit_tiny", size=32))
+    assert "in_chans=1" in export.target and difference < 1e-5
+
+
+@pytest.mark.parametrize("name", ["resnet18", "small_cnn", "vit_tiny"])
+def test_backbones_take_the_input_channels_they_are_built_with(name):
+    args = {"img_size": 32, "patch_size": 8} if name == "vit_tiny" else {}
+    for channels in (1, 4):
+        backbone = build_backbone(name, in_chans=channels, **args).eval()
+        assert backbone.in_chans == channels
+        with torch.no_grad():
+            assert backbone(torch.randn(2, channels, 32, 32)).shape == (2, backbone.out_dim)
+    with pytest.raises(ValueError, match="in_chans must be a positive"):
+        build_backbone(name, in_chans=0, **args)

@@ -349,3 +349,18 @@ def test_repeated_windows_are_embedded_once(tmp_path):
     assert model.frames_seen == 3
     np.testing.assert_array_equal(short.frame_indices[0], [0, 0, 1, 2, 2])  # linspace(0, 2, 5) rounded
     np.testing.assert_array_equal(short.frame_embeddings[0][0], short.frame_embeddings[0][1])
+
+
+def test_a_lightness_backbone_embeds_the_lightness_of_the_frames():
+    """Colorization's backbone takes L alone: extraction feeds it `(L - 50) / 50` of the frames
+    (after undoing the run's normalization), never the RGB frames."""
+    from tempssl.data.color import backbone_input
+    from tempssl.eval.extract import window_embedder
+    from tempssl.models import build_backbone
+
+    backbone = build_backbone("small_cnn", width=4, in_chans=1).eval()
+    windows = torch.rand(2, 1, 3, 32, 32)
+    for mean, std in [(None, None), ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))]:
+        embed = window_embedder(backbone, ExtractSettings(size=32, mean=mean, std=std))
+        expected = backbone(backbone_input(windows[:, 0], 1, mean, std))
+        torch.testing.assert_close(embed(windows), expected)

@@ -247,14 +247,19 @@ def _context_encoder(**kwargs):
     return build_method("inpainting", build_backbone("small_cnn"), decoder_width=32, **kwargs)
 
 
-def test_the_encoder_never_sees_the_dropped_region():
+def test_the_encoder_never_sees_the_dropped_region_but_sees_the_overlap_border():
     method = _context_encoder().eval()
+    assert method.geometry(32) == (16, 1)  # the central half; 4/128 of 32 px overlaps
     images = torch.rand(2, 3, 32, 32)
     changed = images.clone()
-    changed[:, :, 8:24, 8:24] = torch.rand(2, 3, 16, 16) * 10  # the central half
+    changed[:, :, 9:23, 9:23] = torch.rand(2, 3, 14, 14) * 10  # the hole: painted minus border
     with torch.no_grad():
         a, b = method.paint(images), method.paint(changed)
     assert torch.equal(a[0], b[0]) and torch.allclose(a[1], b[1])
+    border = images.clone()
+    border[:, :, 8, 8:24] = 5.0  # the painted square's top row is context the encoder sees
+    with torch.no_grad():
+        assert not torch.equal(method.paint(border)[0], a[0])
 
 
 def test_adversarial_gradients_reach_each_player_only_through_its_own_loss():
@@ -277,15 +282,25 @@ def test_adversarial_gradients_reach_each_player_only_through_its_own_loss():
     assert all(g is None for g in grads(parts["reconstruction"], judge))
 
 
-def test_reconstruction_loss_counts_the_dropped_region_only():
-    method = _context_encoder(adversarial=False)
+def test_reconstruction_loss_counts_the_painted_square_with_its_border_weighted():
     images = torch.rand(2, 3, 32, 32)
     corners = torch.tensor([[8, 8], [8, 8]])
     painted = images.clone()
     painted[:, :, :8] = 100.0  # wrong outside the square: not counted
+    method = _context_encoder(adversarial=False)
     assert method.losses(images, painted, corners, 16)["reconstruction"].item() == 0.0
     painted[:, :, 8:24, 8:24] += 0.5
-    assert method.losses(images, painted, corners, 16)["reconstruction"].item() == pytest.approx(0.25)
+    # 16 x 16 square: its 14 x 14 inside at weight 1, the 1 px border (60 pixels) at 10
+    expected = 0.25 * (14 * 14 + 10 * 60) / 256
+    assert method.losses(images, painted, corners, 16)["reconstruction"].item() == pytest.approx(
+        expected
+    )
+    plain = _context_encoder(adversarial=False, overlap_fraction=0.0)
+    assert plain.losses(images, painted, corners, 16)["reconstruction"].item() == pytest.approx(0.25)
+    painted[:, :, 9:23, 9:23] -= 0.5  # right inside, wrong on the border only
+    assert method.losses(images, painted, corners, 16)["reconstruction"].item() == pytest.approx(
+        0.25 * 10 * 60 / 256
+    )
 
 
 def test_context_encoder_trains_and_pastes_its_painting_into_the_hole():
@@ -296,6 +311,126 @@ def test_context_encoder_trains_and_pastes_its_painting_into_the_hole():
     images = torch.rand(2, 3, 32, 32)
     parts = method.eval().reconstruct(images)
     outside = torch.ones(32, 32, dtype=torch.bool)
-    outside[8:24, 8:24] = False
+    outside[9:23, 9:23] = False
     assert torch.equal(parts["output"][:, :, outside], images[:, :, outside])
-    assert (parts["masked"][:, :, 8:24, 8:24] == 0).all()
+    assert (parts["masked"][:, :, 9:23, 9:23] == 0).all()
+
+
+def _colorizer(**kwargs):
+    torch.manual_seed(0)
+    backbone = build_backbone("small_cnn", width=8, in_chans=1)
+    return build_method("colorization", backbone, **kwargs)
+
+
+def test_colorization_loss_is_the_rebalanced_cross_entropy_of_soft_targets():
+    """Paper Eq. 2: -sum_hw v(Z_hw) sum_q Z_hwq log Zhat_hwq, v the rebalancing weight of the
+    target's most likely bin; computed here pixel by pixel from the definitions."""
+    from tempssl.data.color import rebalancing_weights, rgb_to_lab, smoothed_prior, soft_encode
+
+    method = _colorizer().eval()  # eval: the batch does not add to the bin counts
+    method.bin_counts.copy_(torch.rand(313, generator=torch.Generator().manual_seed(1)) * 100)
+    images = torch.rand(2, 1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    loss = method({"frames": images})["loss"]
+    lab = rgb_to_lab(images[:, 0])
+    logits = method.logits(lab)  # (2, 313, 8, 8): a quarter of 32 px
+    assert logits.shape == (2, 313, 8, 8)
+    weights = rebalancing_weights(smoothed_prior(method.bin_counts, method.bins), 0.5)
+    total, pixels = 0.0, 0
+    logits = logits.detach()
+    for b in range(2):
+        for y in range(8):
+            for x in range(8):
+                ab = lab[b, 1:, 4 * y : 4 * y + 4, 4 * x : 4 * x + 4].mean(dim=(1, 2))
+                target = soft_encode(ab.view(1, 2, 1, 1), method.bins)[0, :, 0, 0]
+                log_p = torch.log_softmax(logits[b, :, y, x], dim=0)
+                total += float(weights[target.argmax()] * -(target * log_p).sum())
+                pixels += 1
+    assert loss.item() == pytest.approx(total / pixels, rel=1e-4)
+
+
+def test_colorization_counts_the_target_bins_of_training_batches_only():
+    method = _colorizer()
+    images = torch.rand(3, 1, 3, 32, 32)
+    method({"frames": images})
+    assert float(method.bin_counts.sum()) == 3 * 8 * 8  # one target bin per output pixel
+    assert "bin_counts" in method.state_dict()  # saved in checkpoints, restored on resume
+    method.eval()({"frames": images})
+    assert float(method.bin_counts.sum()) == 3 * 8 * 8
+
+
+def test_colorization_sees_only_lightness():
+    """Frames of the same L and different colours give the same prediction."""
+    from tempssl.data.color import lab_to_rgb, rgb_to_lab
+
+    method = _colorizer().eval()
+    lab = rgb_to_lab(torch.rand(2, 3, 32, 32) * 0.5 + 0.25)
+    recoloured = lab.clone()
+    recoloured[:, 1:] *= 0.3  # another colour, the same lightness (still inside the gamut)
+    a, b = lab_to_rgb(lab), lab_to_rgb(recoloured)
+    torch.testing.assert_close(method.colorize(a), method.colorize(b), atol=1e-4, rtol=0)
+
+
+def test_colorization_reconstructs_grey_input_and_coloured_output_with_the_frames_lightness():
+    from tempssl.data.color import rgb_to_lab
+
+    method = _colorizer().eval()
+    images = torch.rand(2, 3, 32, 32)
+    parts = method.reconstruct(images)
+    assert {k: v.shape for k, v in parts.items()} == {k: (2, 3, 32, 32) for k in parts}
+    grey = parts["input"]
+    assert (grey.amax(dim=1) - grey.amin(dim=1)).max() < 1e-3  # R = G = B
+    assert torch.equal(parts["target"], images)
+    # the recoloured frame keeps each pixel's lightness (up to gamut clipping)
+    lightness = rgb_to_lab(parts["output"])[:, 0] - rgb_to_lab(images)[:, 0]
+    assert lightness.abs().median() < 1.0
+
+
+def test_colorization_refuses_rgb_backbones_and_normalized_frames():
+    with pytest.raises(ValueError, match="in_chans: 1"):
+        build_method("colorization", build_backbone("small_cnn", width=8))
+    with pytest.raises(ValueError, match=r"transforms.args.mean: null"):
+        _colorizer()({"frames": torch.randn(2, 1, 3, 32, 32) * 2})
+
+
+def test_context_patches_are_the_centre_and_a_neighbour_apart_by_the_gap_inside_the_frame():
+    from tempssl.methods.context_prediction import NEIGHBOUR_CELLS, pair_corners, patch_geometry
+
+    side = 128
+    patch, gap, jitter = patch_geometry(side)
+    assert (patch, gap) == (30, 15) and 3 * patch + 2 * gap + 2 * jitter <= side
+    corners, labels = pair_corners(4000, side, patch, gap, jitter, torch.Generator().manual_seed(0))
+    assert corners.min() >= 0 and corners.max() <= side - patch  # inside the frame
+    assert torch.bincount(labels, minlength=8).min() > 400  # all 8 positions, about uniformly
+    offset = corners[:, 1] - corners[:, 0]  # neighbour minus centre, (row, col)
+    step = patch + gap
+    cells = torch.tensor(NEIGHBOUR_CELLS)[labels] - 1  # (-1, 0, 1) per axis
+    # the neighbour lies in its cell's direction, one grid step away up to the two jitters
+    assert ((offset - cells * step).abs() <= 2 * jitter).all()
+    # patches never touch: along an axis where they are neighbours, at least gap - 2 jitter apart
+    separated = (offset.abs() - patch).amax(dim=1)
+    assert separated.min() >= gap - 2 * jitter > 0
+
+
+def test_color_dropping_keeps_one_channel_and_fills_the_others_with_faint_noise():
+    from tempssl.methods.context_prediction import drop_colors
+
+    patches = torch.randn(64, 3, 10, 10) * 2 + 1
+    dropped = drop_colors(patches, torch.Generator().manual_seed(0))
+    kept = (dropped == patches).flatten(2).all(dim=2)  # (64, 3) which channels are unchanged
+    assert torch.equal(kept.sum(dim=1), torch.ones(64, dtype=torch.long))
+    kept_std = patches[kept].flatten(1).std(dim=1)
+    noise_std = dropped[~kept].view(64, 2, -1).std(dim=2)  # (64, 2)
+    ratio = noise_std / kept_std[:, None]
+    assert 0.007 < float(ratio.mean()) < 0.013  # 1/100 of the kept channel's std
+
+
+def test_context_prediction_classifies_eight_positions_from_both_patches():
+    torch.manual_seed(0)
+    method = build_method("context_prediction", build_backbone("small_cnn", width=4), hidden_dim=16)
+    out = method({"frames": torch.randn(6, 1, 3, 64, 64)})
+    assert method.classifier[-1].out_features == 8 and method.classifier[0].in_features == 2 * 32
+    assert 0 <= float(out["position_accuracy"]) <= 1
+    out["loss"].backward()
+    assert method.backbone.features[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="too small"):
+        method({"frames": torch.randn(2, 1, 3, 2, 2)})
