@@ -56,10 +56,21 @@ def load_checkpoint(accelerator: Accelerator, checkpoint: Path) -> dict:
 
 def latest_checkpoint(folder: Path) -> Path | None:
     """The step folder that the `latest` file of a run folder (`checkpoints/latest`) or of its
-    `checkpoints/` folder names; None when there is no such file."""
+    `checkpoints/` folder names; None when there is no such file.
+
+    If the folder it names is not complete (a process killed while replacing a checkpoint of the
+    same step), the newest complete `step_*` folder instead: complete ones hold `STATE_FILE`,
+    which is written before a checkpoint gets its final name. `.partial_*` folders (a kill during
+    a save) never count."""
     checkpoints = folder / "checkpoints" if (folder / "checkpoints" / LATEST).is_file() else folder
     latest = checkpoints / LATEST
-    return checkpoints / latest.read_text().strip() if latest.is_file() else None
+    if not latest.is_file():
+        return None
+    named = checkpoints / latest.read_text().strip()
+    if (named / STATE_FILE).is_file():
+        return named
+    complete = sorted(p for p in checkpoints.glob("step_*") if (p / STATE_FILE).is_file())
+    return complete[-1] if complete else named
 
 
 def find_checkpoint(resume: str, output_dir: Path, run_name: str) -> Path | None:

@@ -125,6 +125,9 @@ class TrainerConfig:
     resume: str | None = None  # "auto" (latest checkpoint of this run name) or a checkpoint path
     log_every: int = field(default=10, metadata=_POSITIVE)  # optimizer steps between log lines
     max_steps: int | None = None  # stop early (for smoke tests)
+    # a step whose loss is NaN or infinite: false stops the run naming the step and the last good
+    # checkpoint; true skips its update (counted in the summary as nonfinite_steps)
+    skip_nonfinite: bool = False
     progress: bool = True
     # Accelerate's experiment trackers for metrics and images (tensorboard, wandb, mlflow, aim,
     # comet_ml, clearml, dvclive); []: metrics.jsonl only (always written)

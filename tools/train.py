@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -24,10 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per checkpoint file
     try:
         cfg = load_config(TrainConfig, args.config, args.overrides)
-        train(cfg, run_name=args.config.stem)
+        summary = train(cfg, run_name=args.config.stem)
     except (ConfigError, FileNotFoundError, ValueError) as error:  # bad config or data: no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if summary.get("interrupted"):  # SIGTERM / Ctrl-C: checkpoint written, exit as the signal would
+        return 128 + int(signal.Signals[summary["interrupted"]])
     return 0
 
 

@@ -27,6 +27,7 @@ from tempssl.config import ConfigError, save_config, to_dict
 from tempssl.data import sources
 from tempssl.data.dataset import EpochIndices
 from tempssl.data.sampling import SAMPLERS
+from tempssl.engine.interrupts import StopRequests, ignore_stop_signals
 from tempssl.engine.online_eval import OnlineKNN, online_eval_enabled
 from tempssl.engine.optim import build_optimizer, build_schedule
 from tempssl.engine.tracking import RunLog
@@ -36,19 +37,30 @@ from tempssl.schema import TrainConfig
 log = logging.getLogger(__name__)
 
 
+class NonFiniteLossError(ValueError):
+    """A training loss was NaN or infinite (and `trainer.skip_nonfinite` is false)."""
+
+
 def train(cfg: TrainConfig, run_name: str = "run", accelerator: Accelerator | None = None) -> dict:
-    """Train `cfg.method` as configured; returns the summary (also written to `summary.json`)."""
+    """Train `cfg.method` as configured; returns the summary (also written to `summary.json`).
+
+    SIGTERM or Ctrl-C while training writes a checkpoint after the step in progress and returns
+    `{"interrupted": "SIGTERM" | "SIGINT", "checkpoint": ..., "steps": ...}` (resume with
+    `trainer.resume=auto`). A NaN / infinite loss raises `NonFiniteLossError` naming the step and
+    the last good checkpoint, unless `trainer.skip_nonfinite` skips that step's update.
+    """
     package_log = logging.getLogger("tempssl")
     before = set(package_log.handlers)
     try:
-        return _train(cfg, run_name, accelerator)
+        with StopRequests() as stop:
+            return _train(cfg, run_name, accelerator, stop)
     finally:  # the run's train.log handler must not collect later runs' logs
         for handler in set(package_log.handlers) - before:
             package_log.removeHandler(handler)
             handler.close()
 
 
-def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> dict:
+def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, stop: StopRequests) -> dict:
     t = cfg.trainer
     precision = {"mixed_precision": t.mixed_precision} if t.mixed_precision else {}
     accelerator = accelerator or Accelerator(
@@ -94,6 +106,7 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
         # positions, dropout) between a resumed run and an uninterrupted one. (Augmentations
         # are seeded per item, see PlanDataset.)
         generator=torch.Generator().manual_seed(t.seed),
+        worker_init_fn=ignore_stop_signals,
     )
     global_batch = t.batch_size * accelerator.num_processes * t.grad_accumulation
     optimizer = build_optimizer(model, cfg.optim, global_batch)
@@ -135,7 +148,9 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
     recon_frames = reconstruction_frames(cfg, source, method) if main else None
     bar = tqdm(total=total_steps, initial=position["global_step"], disable=not (main and t.progress),
                desc=run_name, unit="step", dynamic_ncols=True)  # fmt: skip
-    started, samples_seen, skipped_total = time.perf_counter(), 0, 0
+    started, samples_seen, skipped_total, nonfinite = time.perf_counter(), 0, 0, 0
+    last_checkpoint = checkpoint  # the newest checkpoint written (or resumed from)
+    interrupted: int | None = None
     window: dict[str, list[float]] = {}
     done = position["global_step"] >= total_steps
     epoch = position["epoch"]
@@ -150,7 +165,11 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
         for batch in epoch_loader:
             with accelerator.accumulate(model):
                 outputs = model(batch)
-                accelerator.backward(outputs["loss"])
+                if _nonfinite(accelerator, outputs["loss"]):
+                    nonfinite += 1
+                    _nonfinite_step(t, outputs["loss"], position, last_checkpoint)
+                else:
+                    accelerator.backward(outputs["loss"])
                 if accelerator.sync_gradients and cfg.optim.clip_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad_norm)
                 optimizer.step()
@@ -159,7 +178,8 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
             skipped_total += int(accelerator.reduce(batch["skipped"].sum(), "sum"))
             samples_seen += t.batch_size * accelerator.num_processes
             for name, value in outputs.items():
-                window.setdefault(name, []).append(value.detach().float())
+                if torch.isfinite(value.detach()).all():  # a skipped step's NaN stays out of the logs
+                    window.setdefault(name, []).append(value.detach().float())
             if not accelerator.sync_gradients:
                 continue
             scheduler.step()
@@ -172,17 +192,25 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
                 window = {}
                 rate = samples_seen / (time.perf_counter() - started)
                 metrics.update(lr=scheduler.get_last_lr()[0], samples_per_s=rate, epoch=epoch)
-                bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{rate:.0f}")
+                if "loss" in metrics:  # not when every step of the window was skipped
+                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{rate:.0f}")
                 logger.write(step, metrics)
             if t.checkpoint_every and step % t.checkpoint_every == 0:
-                save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
+                last_checkpoint = save_checkpoint(
+                    accelerator, run_dir, dict(position), t.keep_checkpoints
+                )
             if step >= total_steps:
                 done = True
                 break
+            interrupted = stop.agreed(accelerator)
+            if interrupted:
+                break
+        if interrupted:
+            break
         if not done:
             epoch += 1
             position.update(epoch=epoch, step_in_epoch=0)
-            save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
+            last_checkpoint = save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
             if cfg.eval.every_epochs and epoch % cfg.eval.every_epochs == 0:
                 with _rng_untouched(accelerator):  # a resumed run does not repeat this evaluation
                     if evaluator:
@@ -192,6 +220,15 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
     bar.close()
     final = save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
     accelerator.wait_for_everyone()
+    if interrupted:
+        name = StopRequests.name(interrupted)
+        if main:
+            print(
+                f"Interrupted by {name} at step {position['global_step']} of {total_steps}: "
+                f"checkpoint {final}; continue with trainer.resume=auto (same config and run name)"
+            )
+        logger.close()
+        return {"interrupted": name, "checkpoint": str(final), "steps": position["global_step"]}
     if not main:
         return {}
     elapsed = time.perf_counter() - started
@@ -207,6 +244,7 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None) -> 
         "samples_per_s": round(samples_seen / elapsed, 1) if elapsed else 0.0,
         "last_metrics": logger.last,
         "skipped_plans": skipped_total,
+        "nonfinite_steps": nonfinite,
         "unreadable_videos": len(source.unreadable),
     }
     if evaluator is not None:
@@ -233,6 +271,10 @@ def format_summary(summary: dict) -> str:
         + ", ".join(f"{k} {v:.4g}" for k, v in summary["last_metrics"].items() if k not in ("epoch",)),
         f"  checkpoint: {summary['checkpoint']}",
     ]
+    if summary.get("nonfinite_steps"):
+        lines.append(
+            f"  non-finite losses: {summary['nonfinite_steps']} step(s) skipped (trainer.skip_nonfinite)"
+        )
     if summary["skipped_plans"] or summary["unreadable_videos"]:
         lines.append(
             f"  unreadable videos skipped: {summary['unreadable_videos']} at indexing, "
@@ -269,6 +311,28 @@ def _reduce(accelerator: Accelerator, window: dict[str, list[torch.Tensor]]) -> 
         name: accelerator.reduce(torch.stack(values).mean().to(accelerator.device), "mean").item()
         for name, values in window.items()
     }
+
+
+def _nonfinite(accelerator: Accelerator, loss: torch.Tensor) -> bool:
+    """Whether any process's loss is NaN or infinite (so that all skip or stop together)."""
+    bad = (~torch.isfinite(loss.detach())).float().reshape(1)
+    if accelerator.num_processes > 1:
+        bad = accelerator.reduce(bad, "sum")
+    return bool(bad.item() > 0)
+
+
+def _nonfinite_step(t, loss: torch.Tensor, position: dict, last_checkpoint: Path | None) -> None:
+    """Log a skipped non-finite step, or raise `NonFiniteLossError` when skipping is off."""
+    step = position["global_step"] + 1
+    where = f"step {step} (epoch {position['epoch']}, batch {position['step_in_epoch'] + 1})"
+    if t.skip_nonfinite:
+        log.warning("non-finite loss (%s) at %s: its update is skipped", loss.item(), where)
+        return
+    good = f"the last good checkpoint is {last_checkpoint}" if last_checkpoint else "no checkpoint yet"
+    raise NonFiniteLossError(
+        f"the loss is {loss.item()} at {where}; stopped, {good}. Resume from it with a lower "
+        "optim.lr or optim.clip_grad_norm set, or set trainer.skip_nonfinite=true to skip such steps"
+    )
 
 
 def _rng_untouched(accelerator: Accelerator):
