@@ -1,5 +1,6 @@
-"""Checkpoints: Accelerate state (model, optimizer, scheduler, RNG) plus the loop position, written
-atomically (a complete folder appears under its final name, or nothing does).
+"""Checkpoints: Accelerate state (model, optimizer, RNG) plus the loop position and the learning-rate
+schedule (JSON), written atomically (a complete folder appears under its final name, or nothing
+does).
 
 The run folder's layout (`CONFIG_FILE`, `checkpoints/LATEST`, `STATE_FILE`) is shared by the trainer,
 which writes it (`tempssl.engine`), and by evaluation, which reads it (`tempssl.eval.checkpoints`).
@@ -25,7 +26,8 @@ def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: dict, keep: 
     """Save everything needed to resume exactly; every process must call this.
 
     `state` holds the loop position: `{"epoch", "step_in_epoch", "global_step"}` (the epoch to run
-    and how many of its batches are done).
+    and how many of its batches are done), and the learning-rate schedule's `state_dict()` as
+    `"scheduler"`; it is written as JSON (`STATE_FILE`).
     """
     checkpoints = run_dir / "checkpoints"
     final = checkpoints / f"step_{state['global_step']:08d}"
@@ -54,23 +56,40 @@ def load_checkpoint(accelerator: Accelerator, checkpoint: Path) -> dict:
     return json.loads((checkpoint / STATE_FILE).read_text())
 
 
+def scheduler_state(checkpoint: Path, saved: dict | None) -> dict:
+    """The learning-rate schedule's state of `checkpoint`: `saved` (the `scheduler` entry of its
+    `STATE_FILE`), or for checkpoints written before it moved there, the pickle Accelerate wrote
+    for it, read with `weights_only=True` (a LambdaLR's state holds numbers and lists only)."""
+    if saved is not None:
+        return saved
+    legacy = checkpoint / "custom_checkpoint_0.pkl"
+    if not legacy.is_file():
+        raise FileNotFoundError(f"{checkpoint}: no learning-rate schedule state in {STATE_FILE}")
+    import torch
+
+    return torch.load(legacy, map_location="cpu", weights_only=True)
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
     """The step folder that the `latest` file of a run folder (`checkpoints/latest`) or of its
-    `checkpoints/` folder names; None when there is no such file.
-
-    If the folder it names is not complete (a process killed while replacing a checkpoint of the
-    same step), the newest complete `step_*` folder instead: complete ones hold `STATE_FILE`,
-    which is written before a checkpoint gets its final name. `.partial_*` folders (a kill during
-    a save) never count."""
+    `checkpoints/` folder names; None when there is no such file."""
     checkpoints = folder / "checkpoints" if (folder / "checkpoints" / LATEST).is_file() else folder
     latest = checkpoints / LATEST
-    if not latest.is_file():
-        return None
-    named = checkpoints / latest.read_text().strip()
-    if (named / STATE_FILE).is_file():
+    return checkpoints / latest.read_text().strip() if latest.is_file() else None
+
+
+def newest_complete_checkpoint(checkpoints: Path) -> Path | None:
+    """The checkpoint to resume from in a `checkpoints/` folder: the one `latest` names if it is
+    complete, else the newest complete `step_*` folder (None if there is none).
+
+    `latest` can name an incomplete folder when a process was killed while replacing a
+    checkpoint of the same step. Complete folders hold `STATE_FILE`, written before a checkpoint
+    gets its final name; `.partial_*` folders (a kill during a save) never count."""
+    named = latest_checkpoint(checkpoints)
+    if named is not None and (named / STATE_FILE).is_file():
         return named
     complete = sorted(p for p in checkpoints.glob("step_*") if (p / STATE_FILE).is_file())
-    return complete[-1] if complete else named
+    return complete[-1] if complete else None
 
 
 def find_checkpoint(resume: str, output_dir: Path, run_name: str) -> Path | None:
@@ -85,7 +104,7 @@ def find_checkpoint(resume: str, output_dir: Path, run_name: str) -> Path | None
         return path
     candidates = []
     for latest in (output_dir / run_name).glob(f"*/checkpoints/{LATEST}"):
-        path = latest_checkpoint(latest.parent)
-        if (path / STATE_FILE).is_file():
+        path = newest_complete_checkpoint(latest.parent)
+        if path is not None:
             candidates.append(path)
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None

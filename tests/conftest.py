@@ -27,3 +27,26 @@ def video_dir(tmp_path_factory) -> Path:
 def videos(video_dir) -> dict[str, Path]:
     """name -> path of every test video."""
     return {name: video_dir / name for name in VIDEO_SPECS}
+
+
+@pytest.fixture(scope="session")
+def bad_corpus(tmp_path_factory):
+    """`tempssl.video.bad_corpus.make_bad_corpus` in a folder of its own: `{kind: BadVideo}`."""
+    from tempssl.video.bad_corpus import make_bad_corpus
+
+    return make_bad_corpus(tmp_path_factory.mktemp("bad_corpus"))
+
+
+@pytest.fixture(scope="session")
+def mixed_folder(bad_corpus, tmp_path_factory):
+    """A user's folder: every file of the bad corpus next to 4 good videos of 48 frames."""
+    import shutil
+
+    from tempssl.video.synthetic import write_coded_video
+
+    root = tmp_path_factory.mktemp("mixed")
+    for video in bad_corpus.values():
+        shutil.copy(video.path, root / video.path.name)
+    for i in range(4):
+        write_coded_video(root / f"good{i}.mp4", 48, seed=200 + i)
+    return root

@@ -97,6 +97,7 @@ class PlanDataset(Dataset):
         """Item `index` of the current epoch, or `(epoch, i)` (from `EpochIndices`)."""
         epoch, i = index if isinstance(index, tuple) else (self.epoch, index)
         plans = self._epoch_plans(epoch)
+        newly_bad: list[tuple[str, str]] = []
         for skipped in range(len(plans)):
             plan = plans[(i + skipped) % len(plans)]
             if self.bad_videos.keys() & set(plan.videos):
@@ -107,9 +108,13 @@ class PlanDataset(Dataset):
                     torch.manual_seed(_item_seed(self.seed, epoch, i))
                     sample = self._assemble(plan, decoded)
             except (VideoNotFoundError, VideoOpenError, VideoDecodeError) as error:
-                self._mark_bad(plan, error)  # index errors are bugs, not bad videos: they raise
+                # index errors are bugs, not bad videos: they raise
+                newly_bad += self._mark_bad(plan, error)
                 continue
             sample["skipped"] = skipped
+            # "path<TAB>problem" lines of the videos this item found unreadable (each once per
+            # loader worker), for the training summary
+            sample["skipped_videos"] = "\n".join(f"{path}\t{why}" for path, why in newly_bad)
             return sample
         problems = [(self.source.videos[v].path, why) for v, why in sorted(self.bad_videos.items())]
         raise unreadable_error(self.source.root, len(self.source), problems)
@@ -136,16 +141,22 @@ class PlanDataset(Dataset):
         self._readers[video_id] = reader
         return reader
 
-    def _mark_bad(self, plan, error: VideoError) -> None:
+    def _mark_bad(self, plan, error: VideoError) -> list[tuple[str, str]]:
+        """Skip the plan's video that failed from now on; returns `(path, problem)` of the
+        videos newly marked."""
         if self.on_bad_video == "raise":
             raise error
         for video_id in plan.videos:
             if self.source.videos[video_id].path == error.path and video_id not in self.bad_videos:
                 log.warning("skipping unreadable video (counted in 'skipped'): %s", error)
                 self.bad_videos[video_id] = error.problem
-                return
+                return [(str(error.path), error.problem)]
+        newly = []
         for video_id in plan.videos:  # cannot tell which view failed: drop the plan's videos
-            self.bad_videos.setdefault(video_id, error.problem)
+            if video_id not in self.bad_videos:
+                self.bad_videos[video_id] = error.problem
+                newly.append((str(self.source.videos[video_id].path), error.problem))
+        return newly
 
     def _epoch_plans(self, epoch: int) -> list:
         if self._plans is None or self._plans[0] != epoch:

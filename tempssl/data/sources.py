@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,6 +170,12 @@ def manifest(
 
     Labels may be class names or integers; `classes` fixes the class list (default: sorted names
     found), so train and test manifests share label ids. `label_column=None` reads no labels.
+
+    What a manifest may point at: a relative path must stay inside the manifest's folder (`..`
+    that climbs out of it is an error; symbolic links inside it are followed), so a manifest
+    handed over with a data set cannot make tempssl read elsewhere; to use files elsewhere, list
+    them by absolute path (which must exist). Paths may hold spaces, commas (CSV-quoted) and any
+    Unicode.
     """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
@@ -189,9 +196,16 @@ def manifest(
     classes = list(classes) if classes is not None else sorted(set(names), key=_natural_key)
     class_ids = {name: i for i, name in enumerate(classes)}
     entries = []
+    folder = Path(os.path.abspath(csv_path.parent))
     for line, row in enumerate(rows, start=2):
-        path = (csv_path.parent / row["path"]).resolve()
         where = f"{csv_path}, line {line}"
+        listed = Path(row["path"])
+        path = Path(os.path.normpath(folder / listed))  # lexical: `..` is resolved, links are not
+        if not listed.is_absolute() and not path.is_relative_to(folder):
+            raise ValueError(
+                f"{where}: the relative path {row['path']!r} leads out of the manifest's folder "
+                f"{folder}; list files outside it by absolute path"
+            )
         if path.suffix.lower() not in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS:
             raise ValueError(
                 f"{where}: {path} has unknown extension {path.suffix!r}; "

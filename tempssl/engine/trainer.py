@@ -17,12 +17,18 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import broadcast_object_list, set_seed
+from accelerate.utils import broadcast_object_list, gather_object, set_seed
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from tempssl import build
-from tempssl.checkpoint import CONFIG_FILE, find_checkpoint, load_checkpoint, save_checkpoint
+from tempssl.checkpoint import (
+    CONFIG_FILE,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    scheduler_state,
+)
 from tempssl.config import ConfigError, save_config, to_dict
 from tempssl.data import sources
 from tempssl.data.dataset import EpochIndices
@@ -123,12 +129,12 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
     steps_per_epoch = math.ceil(len(loader) / t.grad_accumulation)
     total_steps = t.max_steps or t.epochs * steps_per_epoch
     scheduler = build_schedule(optimizer, cfg.optim, total_steps, steps_per_epoch)
-    accelerator.register_for_checkpointing(scheduler)
     method = accelerator.unwrap_model(model)
 
     position = {"epoch": 0, "step_in_epoch": 0, "global_step": 0}
     if checkpoint is not None:
         position = load_checkpoint(accelerator, checkpoint)
+        scheduler.load_state_dict(scheduler_state(checkpoint, position.pop("scheduler", None)))
         if main:
             log.info("resumed from %s at %s", checkpoint, position)
 
@@ -148,8 +154,14 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
     recon_frames = reconstruction_frames(cfg, source, method) if main else None
     bar = tqdm(total=total_steps, initial=position["global_step"], disable=not (main and t.progress),
                desc=run_name, unit="step", dynamic_ncols=True)  # fmt: skip
+    def checkpoint_now() -> Path:
+        # the schedule's state travels in trainer_state.json (JSON: nothing unpickled on resume)
+        state = {**position, "scheduler": scheduler.state_dict()}
+        return save_checkpoint(accelerator, run_dir, state, t.keep_checkpoints)
+
     started, samples_seen, skipped_total, nonfinite = time.perf_counter(), 0, 0, 0
     last_checkpoint = checkpoint  # the newest checkpoint written (or resumed from)
+    bad_while_training: dict[str, str] = {}  # path -> problem, videos that failed to decode
     interrupted: int | None = None
     window: dict[str, list[float]] = {}
     done = position["global_step"] >= total_steps
@@ -176,6 +188,10 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
                 optimizer.zero_grad(set_to_none=True)
             position["step_in_epoch"] += 1
             skipped_total += int(accelerator.reduce(batch["skipped"].sum(), "sum"))
+            for lines in batch.get("skipped_videos", []):
+                for line in filter(None, lines.split("\n")):
+                    path, why = line.split("\t", 1)
+                    bad_while_training.setdefault(path, why)
             samples_seen += t.batch_size * accelerator.num_processes
             for name, value in outputs.items():
                 if torch.isfinite(value.detach()).all():  # a skipped step's NaN stays out of the logs
@@ -196,9 +212,7 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
                     bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{rate:.0f}")
                 logger.write(step, metrics)
             if t.checkpoint_every and step % t.checkpoint_every == 0:
-                last_checkpoint = save_checkpoint(
-                    accelerator, run_dir, dict(position), t.keep_checkpoints
-                )
+                last_checkpoint = checkpoint_now()
             if step >= total_steps:
                 done = True
                 break
@@ -210,7 +224,7 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
         if not done:
             epoch += 1
             position.update(epoch=epoch, step_in_epoch=0)
-            last_checkpoint = save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
+            last_checkpoint = checkpoint_now()
             if cfg.eval.every_epochs and epoch % cfg.eval.every_epochs == 0:
                 with _rng_untouched(accelerator):  # a resumed run does not repeat this evaluation
                     if evaluator:
@@ -218,8 +232,10 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
                     _log_reconstruction(logger, method, recon_frames, cfg, position["global_step"])
             accelerator.wait_for_everyone()
     bar.close()
-    final = save_checkpoint(accelerator, run_dir, dict(position), t.keep_checkpoints)
+    final = checkpoint_now()
     accelerator.wait_for_everyone()
+    if accelerator.num_processes > 1:
+        bad_while_training = {k: v for d in gather_object([bad_while_training]) for k, v in d.items()}
     if interrupted:
         name = StopRequests.name(interrupted)
         if main:
@@ -246,6 +262,12 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
         "skipped_plans": skipped_total,
         "nonfinite_steps": nonfinite,
         "unreadable_videos": len(source.unreadable),
+        # every file left out, with why: at indexing (not a readable video) or while training
+        "unreadable": [{"path": p, "reason": why, "found": "indexing"} for p, why in source.unreadable]
+        + [
+            {"path": p, "reason": why, "found": "decoding"}
+            for p, why in sorted(bad_while_training.items())
+        ],
     }
     if evaluator is not None:
         summary["knn"] = evaluator.evaluate(method.backbone)
@@ -275,11 +297,16 @@ def format_summary(summary: dict) -> str:
         lines.append(
             f"  non-finite losses: {summary['nonfinite_steps']} step(s) skipped (trainer.skip_nonfinite)"
         )
-    if summary["skipped_plans"] or summary["unreadable_videos"]:
+    if summary["skipped_plans"] or summary["unreadable_videos"] or summary.get("unreadable"):
+        found = summary.get("unreadable", [])
         lines.append(
             f"  unreadable videos skipped: {summary['unreadable_videos']} at indexing, "
+            f"{sum(u['found'] == 'decoding' for u in found)} while decoding; "
             f"{summary['skipped_plans']} training plans replaced"
         )
+        lines += [f"    {u['path']}: {u['reason']}" for u in found[:20]]
+        if len(found) > 20:
+            lines.append(f"    ... and {len(found) - 20} more (summary.json lists them all)")
     if "reconstruction" in summary:
         r = summary["reconstruction"]
         lines.append(f"  reconstructions: PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.3f}, {r['image']}")

@@ -37,7 +37,7 @@ class VideoIndex:
         keyframe_pts: `int64 (K,)` sorted presentation timestamps of keyframes.
         time_base: seconds per timestamp unit.
         fps: average frame rate (frames per second).
-        height, width: frame size in pixels.
+        height, width: frame size in pixels, as displayed (after `rotation`).
         stream_index: index of the video stream in the container.
         container_format: FFmpeg's demuxer name(s), e.g. "mov,mp4,m4a,3gp,3g2,mj2" or "avi".
         reorders: whether decode order differs from presentation order (B-frames).
@@ -47,6 +47,9 @@ class VideoIndex:
         packed_bframes: DivX-style packed B-frames (a P- and a B-frame in one AVI chunk).
         key_outputs: learned while decoding `output_order` files: the pts of each keyframe the
             decoder output -> its output position (lets readers seek instead of decoding from 0).
+        rotation: the display rotation of the container's metadata (a phone held upright records
+            its frames sideways and says so), counter-clockwise degrees, 0 / 90 / 180 / 270;
+            readers return frames rotated by it, as players show them.
     """
 
     pts: np.ndarray
@@ -62,6 +65,7 @@ class VideoIndex:
     output_order: bool = False
     packed_bframes: bool = False
     key_outputs: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+    rotation: int = 0
 
     @property
     def num_frames(self) -> int:
@@ -110,6 +114,11 @@ def build_index(path: str | Path, backend: str = "index") -> VideoIndex:
         index_stream = stream.index
         container_format = container.format.name
         packed = _has_packed_bframes(stream.codec_context.extradata, first_packet)
+        # only MP4 / MOV and Matroska carry a display matrix (one frame is decoded to read it)
+        formats = set(container_format.split(","))
+        rotation = _display_rotation(container, stream) if formats & {"mov", "matroska"} else 0
+        if rotation in (90, 270):  # sideways: displayed with height and width exchanged
+            height, width = width, height
 
     pts_arr = np.asarray(pts, dtype=np.int64)
     order = np.argsort(pts_arr, kind="stable")
@@ -131,6 +140,7 @@ def build_index(path: str | Path, backend: str = "index") -> VideoIndex:
         damaged=damaged,
         output_order=guessed_pts and (reorders or packed),
         packed_bframes=packed,
+        rotation=rotation,
     )
 
 
@@ -147,7 +157,27 @@ def pyav_only_reason(index: VideoIndex) -> str | None:
         return f"AVI with {kind} (the container stores no presentation timestamps)"
     if index.damaged:
         return "the file is damaged"
+    if index.rotation:
+        return f"display rotation metadata ({index.rotation} degrees), applied by the PyAV reader"
     return None
+
+
+def _display_rotation(container, stream) -> int:
+    """The display matrix's rotation of the first decoded frame, snapped to a quarter turn:
+    counter-clockwise degrees in {0, 90, 180, 270} (0 when there is none or nothing decodes)."""
+    try:
+        container.seek(0, stream=stream, backward=True, any_frame=False)
+        frame = next(_first_frames(container, stream), None)
+    except (av.FFmpegError, StopIteration):
+        return 0
+    angle = getattr(frame, "rotation", 0) or 0
+    return round(angle / 90) % 4 * 90
+
+
+def _first_frames(container, stream):
+    for packet in container.demux(stream):
+        if not packet.is_corrupt:
+            yield from packet.decode()
 
 
 def _demux_timestamps(container, stream, path: Path):

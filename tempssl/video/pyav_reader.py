@@ -171,11 +171,15 @@ class PyAVReader(VideoReader):
         return _decoded_frames(container, stream), 0
 
     def _rgb(self, frame) -> np.ndarray:
-        """`uint8 (H, W, 3)` of a decoded frame at `output_size` (scaled while converting)."""
+        """`uint8 (H, W, 3)` of a decoded frame at `output_size` (scaled while converting), turned
+        by the container's display rotation (`VideoIndex.rotation`)."""
+        turns = self.index.rotation // 90
         if self.output_size == (self.height, self.width):
-            return frame.to_ndarray(format="rgb24")
-        height, width = self.output_size
-        return frame.to_ndarray(format="rgb24", height=height, width=width)
+            rgb = frame.to_ndarray(format="rgb24")
+        else:
+            height, width = self.output_size[::-1] if turns % 2 else self.output_size
+            rgb = frame.to_ndarray(format="rgb24", height=height, width=width)
+        return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
 def _decoded_frames(container, stream):

@@ -216,3 +216,34 @@ def test_persistent_workers_serve_each_epochs_plans(source):
         indices.set_epoch(epoch)
         anchors = [code for batch in loader for code in _codes(batch["anchor"])]
         assert anchors == [i + epoch for i in range(4)]  # _ListSampler shifts frames by the epoch
+
+
+def test_same_augmented_batches_with_0_1_and_2_workers(tmp_path):
+    """The training data path as the trainer builds it (random crops, flips, colour of SimCLR's
+    two views): the same tensors whatever the worker count, and the augmentation is random."""
+    from tempssl import build
+    from tempssl.config import load_config
+    from tempssl.data.dataset import EpochIndices
+    from tempssl.schema import TrainConfig
+
+    for i in range(3):
+        write_coded_video(tmp_path / f"v{i}.mp4", 24, seed=i)
+    cfg = load_config(
+        TrainConfig,
+        "configs/simclr.yaml",
+        [f"data.root={tmp_path}", "transforms.size=16", "sampler.args={frames_per_visit: 2}"],
+    )
+    source = build.training_source(cfg, progress=False)
+    dataset = build.training_dataset(cfg, source, seed=0, progress=False, min_plans=8)
+    indices = EpochIndices(len(dataset))
+    batches = {}
+    for workers in (0, 1, 2):
+        loader = DataLoader(dataset, batch_size=4, sampler=indices, num_workers=workers)
+        indices.set_epoch(1)
+        batches[workers] = [b["views"] for b in loader]
+    for workers in (1, 2):
+        assert len(batches[workers]) == len(batches[0])
+        for a, b in zip(batches[0], batches[workers], strict=True):
+            assert torch.equal(a, b)
+    views = batches[0][0]  # (B, 2, C, H, W): two views of each frame
+    assert not torch.equal(views[:, 0], views[:, 1])  # the views differ: augmentation is on

@@ -218,3 +218,25 @@ def test_skip_nonfinite_skips_the_update_and_counts_it(scenes_root, clips_root, 
     ]
     assert all(torch.equal(before[k], after[k]) for k in learned)
     assert not all(torch.equal(after[k], later[k]) for k in learned)  # step 4 trained again
+
+
+def test_the_schedule_resumes_from_json_and_older_checkpoints_load_without_unpickling_code(tmp_path):
+    """Resuming reads the schedule from trainer_state.json; a checkpoint from before that keeps it
+    in Accelerate's pickle, read with weights_only=True (numbers and lists only)."""
+    from tempssl.checkpoint import scheduler_state
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    schedule = torch.optim.lr_scheduler.LambdaLR(torch.optim.SGD([param], lr=1.0), lambda s: 0.5**s)
+    for _ in range(3):
+        schedule.optimizer.step()
+        schedule.step()
+    saved = json.loads(json.dumps(schedule.state_dict()))  # what trainer_state.json holds
+    assert scheduler_state(tmp_path, saved) == saved
+    torch.save(schedule.state_dict(), tmp_path / "custom_checkpoint_0.pkl")
+    legacy = scheduler_state(tmp_path, None)
+    fresh = torch.optim.lr_scheduler.LambdaLR(torch.optim.SGD([param], lr=1.0), lambda s: 0.5**s)
+    fresh.load_state_dict(legacy)
+    assert fresh.last_epoch == 3 and fresh.get_last_lr() == pytest.approx([0.125])
+    (tmp_path / "custom_checkpoint_0.pkl").unlink()
+    with pytest.raises(FileNotFoundError, match="no learning-rate schedule state"):
+        scheduler_state(tmp_path, None)

@@ -68,17 +68,21 @@ def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
     return load_file(checkpoint / "model.safetensors")
 
 
-def test_resume_mid_epoch_gives_the_same_final_weights(tiny, tmp_path):
-    common = [*tiny, "trainer.epochs=3", "trainer.batch_size=2"]
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_mid_epoch_gives_the_same_final_weights(tiny, tmp_path, workers):
+    common = [*tiny, "trainer.epochs=3", "trainer.batch_size=2", f"data.num_workers={workers}"]
     # 4 steps per epoch; a checkpoint every 3 steps lands mid-epoch (epoch 0, batch 3 of 4)
     full = train(_config(*common, "trainer.checkpoint_every=3", "trainer.keep_checkpoints=10"), "full")
     expected = _weights(Path(full["checkpoint"]))
     mid = Path(full["run_dir"]) / "checkpoints" / "step_00000003"
-    assert json.loads((mid / "trainer_state.json").read_text()) == {
+    state = json.loads((mid / "trainer_state.json").read_text())
+    assert {k: state[k] for k in ("epoch", "step_in_epoch", "global_step")} == {
         "epoch": 0,
         "step_in_epoch": 3,
         "global_step": 3,
     }
+    assert state["scheduler"]["last_epoch"] == 3  # the schedule, as JSON (nothing to unpickle)
+    assert not (mid / "custom_checkpoint_0.pkl").exists()
     resumed = train(_config(*common, f"trainer.resume={mid}"), "full")
     assert resumed["steps"] == 12
     got = _weights(Path(resumed["checkpoint"]))
