@@ -154,6 +154,7 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
     recon_frames = reconstruction_frames(cfg, source, method) if main else None
     bar = tqdm(total=total_steps, initial=position["global_step"], disable=not (main and t.progress),
                desc=run_name, unit="step", dynamic_ncols=True)  # fmt: skip
+
     def checkpoint_now() -> Path:
         # the schedule's state travels in trainer_state.json (JSON: nothing unpickled on resume)
         state = {**position, "scheduler": scheduler.state_dict()}
