@@ -240,3 +240,28 @@ def test_the_schedule_resumes_from_json_and_older_checkpoints_load_without_unpic
     (tmp_path / "custom_checkpoint_0.pkl").unlink()
     with pytest.raises(FileNotFoundError, match="no learning-rate schedule state"):
         scheduler_state(tmp_path, None)
+
+
+def test_sigterm_under_two_processes_stops_both_at_one_step_with_a_checkpoint(
+    scenes_root, clips_root, tmp_path
+):
+    """`accelerate launch` with 2 gloo processes: SIGTERM to the launcher reaches both workers
+    (its torchrun agent forwards it), they agree on one step, write one checkpoint and stop."""
+    from launch import cpu_env, cpu_launch
+
+    config = ROOT / "configs" / "tcn.yaml"
+    overrides = [*_small("tcn", scenes_root, clips_root), "trainer.epochs=40",
+                 "trainer.batch_size=2", f"trainer.output_dir={tmp_path}"]  # fmt: skip
+    process = subprocess.Popen(
+        [*cpu_launch(2), str(TRAIN), str(config), *overrides],
+        cwd=ROOT, env={**cpu_env(), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    _wait_for_checkpoint(tmp_path, process, timeout=180)
+    process.send_signal(signal.SIGTERM)
+    out = process.communicate(timeout=180)[0]
+    assert "Interrupted by SIGTERM at step" in out, out[-3000:]
+    checkpoint = find_checkpoint("auto", tmp_path, "tcn")
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    assert 0 < state["global_step"] < 40 * 2 and checkpoint.name == f"step_{state['global_step']:08d}"
+    assert (checkpoint / "random_states_1.pkl").is_file()  # both processes saved their state
