@@ -19,19 +19,18 @@ tempssl does with it (`expect`):
 
 from __future__ import annotations
 
-import math
 import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import numpy as np
 
 from tempssl.video.synthetic import (
     overstate_avi_frame_count,
     pack_bframes,
     render_coded_frame,
+    write_audio_only,
     write_coded_video,
 )
 
@@ -97,7 +96,7 @@ def make_bad_corpus(folder: str | Path) -> dict[str, BadVideo]:
     path.write_bytes(bytes(middle))
     add("garbage_packet", path, "decode_error", FRAMES, "random bytes over a packet mid-file")
     path = root / "audio_only.mp4"
-    _write_audio_only(path)
+    write_audio_only(path)
     add("audio_only", path, "error", 0, "an audio track and no video stream")
     add("one_frame", write_coded_video(root / "one_frame.mp4", 1), "exact", 1, "a single frame")
     add("short", write_coded_video(root / "short.mp4", 4), "exact", 4,
@@ -124,17 +123,6 @@ def make_bad_corpus(folder: str | Path) -> dict[str, BadVideo]:
     add("out_of_order_avi", pack_bframes(bframes, root / "out_of_order.avi"), "exact", 30,
         "an AVI with packed B-frames: its guessed timestamps come out of order")  # fmt: skip
     return kinds
-
-
-def _write_audio_only(path: Path) -> None:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        t = np.arange(16000) / 16000
-        samples = (0.2 * np.sin(2 * math.pi * 440 * t)).astype(np.float32)[None]
-        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-        frame.sample_rate = 16000
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
 
 
 def _write_rotated(path: Path, frames: int, degrees: int) -> None:

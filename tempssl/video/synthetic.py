@@ -8,6 +8,7 @@ rest of the frame is a moving pattern with noise, so that encoders produce P- an
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from fractions import Fraction
@@ -115,6 +116,20 @@ def write_coded_video(
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
+
+
+def write_audio_only(path: str | Path, seconds: float = 1.0) -> Path:
+    """A container with an AAC audio track (a 440 Hz tone) and no video stream."""
+    rate = 16000
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        t = np.arange(int(rate * seconds)) / rate
+        samples = (0.2 * np.sin(2 * math.pi * 440 * t)).astype(np.float32)[None]
+        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+        frame.sample_rate = rate
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return Path(path)
 
 
 def overstate_avi_frame_count(path: str | Path, claimed_frames: int) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import math
 
 import av
-import numpy as np
 import pytest
 
 from tempssl.video import (
@@ -20,7 +18,7 @@ from tempssl.video import (
     open_video,
 )
 from tempssl.video import open as video_open
-from tempssl.video.synthetic import read_frame_codes, write_coded_video
+from tempssl.video.synthetic import read_frame_codes, write_audio_only, write_coded_video
 
 BACKENDS = available_backends()
 
@@ -95,15 +93,7 @@ def test_truncated_file_keeps_the_frames_that_exist(tmp_path, backend, suffix, s
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_audio_only_file(tmp_path, backend):
-    path = tmp_path / "speech.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        t = np.arange(16000) / 16000
-        samples = (0.2 * np.sin(2 * math.pi * 440 * t)).astype(np.float32)[None]
-        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-        frame.sample_rate = 16000
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    path = write_audio_only(tmp_path / "speech.mp4")
     with pytest.raises(VideoOpenError, match=r"no video stream \(streams found: audio\)") as info:
         open_video(path, backend=backend)
     _assert_names(info.value, path, backend)
