@@ -31,7 +31,7 @@ def test_config_loads(config):
 # plain folders and on the real sample videos (tests/test_own_videos.py).
 MANUAL = {
     "jigsaw.yaml", "mae.yaml", "rotation.yaml", "simclr_small.yaml", "moco_v2_small.yaml",
-    "videomae.yaml", "context_prediction.yaml",
+    "videomae.yaml", "context_prediction.yaml", "colorization.yaml",
 }  # fmt: skip
 END_TO_END = [
     pytest.param(c, marks=pytest.mark.manual if c.name in MANUAL else pytest.mark.slow, id=c.name)
