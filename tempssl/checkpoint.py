@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+import torch
 from accelerate import Accelerator
 
 from tempssl.atomic import write_atomic
@@ -65,8 +66,6 @@ def scheduler_state(checkpoint: Path, saved: dict | None) -> dict:
     legacy = checkpoint / "custom_checkpoint_0.pkl"
     if not legacy.is_file():
         raise FileNotFoundError(f"{checkpoint}: no learning-rate schedule state in {STATE_FILE}")
-    import torch
-
     return torch.load(legacy, map_location="cpu", weights_only=True)
 
 

@@ -178,7 +178,8 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
         for batch in epoch_loader:
             with accelerator.accumulate(model):
                 outputs = model(batch)
-                if _nonfinite(accelerator, outputs["loss"]):
+                skip = _nonfinite(accelerator, outputs["loss"])
+                if skip:
                     nonfinite += 1
                     _nonfinite_step(t, outputs["loss"], position, last_checkpoint)
                 else:
@@ -195,7 +196,7 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
                     bad_while_training.setdefault(path, why)
             samples_seen += t.batch_size * accelerator.num_processes
             for name, value in outputs.items():
-                if torch.isfinite(value.detach()).all():  # a skipped step's NaN stays out of the logs
+                if not skip:  # a skipped step's NaN stays out of the logs
                     window.setdefault(name, []).append(value.detach().float())
             if not accelerator.sync_gradients:
                 continue

@@ -134,7 +134,9 @@ class Colorization(Method):
     def colorize(self, images: torch.Tensor) -> torch.Tensor:
         """RGB frames `(B, 3, H, W)` in [0, 1] recoloured from their L alone: the annealed mean
         of the predicted bins (upsampled) with the frames' own L, back to RGB in [0, 1]."""
-        lab = rgb_to_lab(_checked_unit_range(images))
+        return self._recoloured(rgb_to_lab(_checked_unit_range(images)))
+
+    def _recoloured(self, lab: torch.Tensor) -> torch.Tensor:
         probabilities = F.softmax(self.logits(lab), dim=1)
         ab = annealed_mean(probabilities, self.bins, self.temperature)
         ab = F.interpolate(ab, size=lab.shape[-2:], mode="bilinear", align_corners=False)
@@ -148,11 +150,11 @@ class Colorization(Method):
         `(B, 3, H, W)` RGB in [0, 1]. Nothing random (`generator` unused)."""
         lab = rgb_to_lab(_checked_unit_range(images))
         grey = lab_to_rgb(torch.cat([lab[:, :1], torch.zeros_like(lab[:, 1:])], dim=1))
-        return {"input": grey, "output": self.colorize(images), "target": images}
+        return {"input": grey, "output": self._recoloured(lab), "target": images}
 
 
 def _checked_unit_range(images: torch.Tensor) -> torch.Tensor:
-    low, high = float(images.min()), float(images.max())
+    low, high = torch.stack(torch.aminmax(images.detach())).tolist()  # one device sync
     if low < -1e-3 or high > 1 + 1e-3:
         raise ValueError(
             f"colorization takes RGB frames in [0, 1], got values in [{low:.2f}, {high:.2f}]: "

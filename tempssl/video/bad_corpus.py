@@ -49,7 +49,7 @@ class BadVideo:
 
 
 def make_bad_corpus(folder: str | Path) -> dict[str, BadVideo]:
-    """Write the corpus into `folder` (created); returns `{kind: BadVideo}` (18 kinds)."""
+    """Write the corpus into `folder` (created); returns `{kind: BadVideo}` (20 kinds)."""
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
     rng = random.Random(0)

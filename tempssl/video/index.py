@@ -167,14 +167,19 @@ def _display_rotation(container, stream) -> int:
     counter-clockwise degrees in {0, 90, 180, 270} (0 when there is none or nothing decodes)."""
     try:
         container.seek(0, stream=stream, backward=True, any_frame=False)
-        frame = next(_first_frames(container, stream), None)
+        frame = next(decoded_frames(container, stream), None)
     except (av.FFmpegError, StopIteration):
         return 0
     angle = getattr(frame, "rotation", 0) or 0
     return round(angle / 90) % 4 * 90
 
 
-def _first_frames(container, stream):
+def decoded_frames(container, stream):
+    """Frames of `stream` from the current position, skipping packets flagged corrupt.
+
+    The index ends before the first corrupt frame, so nothing wanted depends on them; feeding them to
+    the decoder would raise (e.g. the cut last packet of a truncated file).
+    """
     for packet in container.demux(stream):
         if not packet.is_corrupt:
             yield from packet.decode()

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from tempssl.video.errors import VideoDecodeError
+from tempssl.video.index import decoded_frames
 from tempssl.video.reader import VideoReader
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class PyAVReader(VideoReader):
             else:
                 ts = int(keyframe_pts[key])
                 container.seek(ts, stream=stream, backward=True, any_frame=False)
-            state["frames"] = _decoded_frames(container, stream)
+            state["frames"] = decoded_frames(container, stream)
             state["last_pts"] = None
             # Frames shown before the seek keyframe may be broken (open GOP): never keep them.
             state["floor_pts"] = None if key is None else int(keyframe_pts[key])
@@ -162,13 +163,13 @@ class PyAVReader(VideoReader):
         if anchor is not None:
             position, pts = anchor
             container.seek(pts, stream=stream, backward=True, any_frame=False)
-            frames = _decoded_frames(container, stream)
+            frames = decoded_frames(container, stream)
             for frame in frames:  # skip what precedes the keyframe (leading B-frames)
                 self.frames_decoded += 1
                 if frame.key_frame and frame.pts == pts:
                     return itertools.chain([frame], frames), position
         container.seek(0, backward=True, any_frame=False)  # unknown or missed keyframe: from 0
-        return _decoded_frames(container, stream), 0
+        return decoded_frames(container, stream), 0
 
     def _rgb(self, frame) -> np.ndarray:
         """`uint8 (H, W, 3)` of a decoded frame at `output_size` (scaled while converting), turned
@@ -180,14 +181,3 @@ class PyAVReader(VideoReader):
             height, width = self.output_size[::-1] if turns % 2 else self.output_size
             rgb = frame.to_ndarray(format="rgb24", height=height, width=width)
         return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
-
-
-def _decoded_frames(container, stream):
-    """Frames of `stream` from the current position, skipping packets flagged corrupt.
-
-    The index ends before the first corrupt frame, so nothing wanted depends on them; feeding them to
-    the decoder would raise (e.g. the cut last packet of a truncated file).
-    """
-    for packet in container.demux(stream):
-        if not packet.is_corrupt:
-            yield from packet.decode()
