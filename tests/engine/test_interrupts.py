@@ -265,3 +265,41 @@ def test_sigterm_under_two_processes_stops_both_at_one_step_with_a_checkpoint(
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     assert 0 < state["global_step"] < 40 * 2 and checkpoint.name == f"step_{state['global_step']:08d}"
     assert (checkpoint / "random_states_1.pkl").is_file()  # both processes saved their state
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_process_group_with_loader_workers_stops_cleanly(
+    number, scenes_root, clips_root, tmp_path
+):
+    """A Ctrl-C in a terminal, or a cluster's SIGTERM to every process of the job, reaches the
+    loader workers too; the main process finishes its step, writes the checkpoint and exits
+    128 + the signal. (PyTorch's workers survive a SIGINT by themselves; SIGTERM would kill them,
+    and the batch in flight with them, without `ignore_stop_signals`.)"""
+    config = ROOT / "configs" / "tcn.yaml"
+    overrides = [*_small("tcn", scenes_root, clips_root), "data.num_workers=2", "trainer.epochs=40",
+                 f"trainer.output_dir={tmp_path}"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, str(TRAIN), str(config), *overrides], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    _wait_for_checkpoint(tmp_path, process)
+    os.killpg(process.pid, number)  # what the terminal (or the scheduler) does
+    out = process.communicate(timeout=120)[0]
+    assert process.returncode == 128 + number, out[-3000:]
+    assert f"Interrupted by {signal.Signals(number).name} at step" in out
+    state = json.loads((find_checkpoint("auto", tmp_path, "tcn") / "trainer_state.json").read_text())
+    assert 0 < state["global_step"] < 40 * 2
+
+
+def test_a_second_ctrl_c_stops_at_once():
+    from tempssl.engine.interrupts import StopRequests
+
+    with StopRequests() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+        assert stop.received == signal.SIGINT  # the first is remembered, nothing raised
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
