@@ -128,6 +128,9 @@ class TrainerConfig:
     # a step whose loss is NaN or infinite: false stops the run naming the step and the last good
     # checkpoint; true skips its update (counted in the summary as nonfinite_steps)
     skip_nonfinite: bool = False
+    # with several GPU processes, every BatchNorm becomes SyncBatchNorm (statistics over the global
+    # batch, as SimCLR, BYOL and MoCo v3 train); GPU-only in PyTorch, so an error on CPU processes
+    sync_batchnorm: bool = False
     progress: bool = True
     # Accelerate's experiment trackers for metrics and images (tensorboard, wandb, mlflow, aim,
     # comet_ml, clearml, dvclive); []: metrics.jsonl only (always written)

@@ -1,15 +1,13 @@
 """Stopping a training run cleanly: SIGTERM (what clusters send before preempting a job) and
-SIGINT (Ctrl-C) are remembered while the run trains and acted on after the optimizer step in
-progress, by every process at the same step, so that the trainer can write a checkpoint and exit.
+SIGINT (Ctrl-C) are remembered while the run trains; the trainer reads `received` after each
+forward pass (agreed across processes with its other per-step flags) and stops after that step,
+every process at the same one, writing a checkpoint before it exits.
 A second Ctrl-C stops at once (KeyboardInterrupt), as users expect."""
 
 from __future__ import annotations
 
 import signal
 import threading
-
-import torch
-from accelerate import Accelerator
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -38,15 +36,6 @@ class StopRequests:
         if self.received is not None and number == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: the user does not want to wait
         self.received = number
-
-    def agreed(self, accelerator: Accelerator) -> int | None:
-        """The signal to stop on if any process received one (all processes get the same
-        answer: with several, one small all-gather per call), else None."""
-        if accelerator.num_processes == 1:
-            return self.received
-        mine = torch.tensor([self.received or 0], device=accelerator.device)
-        number = int(accelerator.gather(mine).max())
-        return number or None
 
     @staticmethod
     def name(number: int) -> str:

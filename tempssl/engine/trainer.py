@@ -14,6 +14,7 @@ import secrets
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from accelerate import Accelerator
@@ -77,6 +78,8 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
     run_name = t.run_name or run_name
 
     eval_enabled = online_eval_enabled(cfg)  # config problems show before any slow work
+    if t.sync_batchnorm:
+        sync_batchnorm(torch.nn.Identity(), accelerator)  # raises on CPU processes
     checkpoint = find_checkpoint(t.resume, Path(t.output_dir), run_name) if t.resume else None
     run_dir = _run_dir(accelerator, Path(t.output_dir) / run_name, checkpoint)
     if main:
@@ -99,21 +102,8 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
             cfg, source, seed=t.seed, progress=main and t.progress,
             min_plans=t.batch_size * accelerator.num_processes,  # an epoch holds one global batch
         )  # fmt: skip
-    loader = DataLoader(
-        dataset,
-        batch_size=t.batch_size,
-        sampler=EpochIndices(len(dataset)),  # in order: the plans of each epoch are already shuffled
-        drop_last=True,
-        num_workers=cfg.data.num_workers,
-        persistent_workers=cfg.data.num_workers > 0,
-        pin_memory=torch.cuda.is_available(),
-        # Its own generator: starting an epoch's iterator draws a seed for the workers, which
-        # from torch's global generator would shift what a method draws there (masks, patch
-        # positions, dropout) between a resumed run and an uninterrupted one. (Augmentations
-        # are seeded per item, see PlanDataset.)
-        generator=torch.Generator().manual_seed(t.seed),
-        worker_init_fn=ignore_stop_signals,
-    )
+    loader = training_loader(dataset, t.batch_size, cfg.data.num_workers, t.seed)
+    model = sync_batchnorm(model, accelerator) if t.sync_batchnorm else model
     global_batch = t.batch_size * accelerator.num_processes * t.grad_accumulation
     optimizer = build_optimizer(model, cfg.optim, global_batch)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
@@ -178,7 +168,8 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
         for batch in epoch_loader:
             with accelerator.accumulate(model):
                 outputs = model(batch)
-                skip = _nonfinite(accelerator, outputs["loss"])
+                flags = _step_flags(accelerator, outputs["loss"], batch["skipped"], stop.received)
+                skip = flags.nonfinite
                 if skip:
                     nonfinite += 1
                     _nonfinite_step(t, outputs["loss"], position, last_checkpoint)
@@ -189,7 +180,7 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             position["step_in_epoch"] += 1
-            skipped_total += int(accelerator.reduce(batch["skipped"].sum(), "sum"))
+            skipped_total += flags.skipped
             for lines in batch.get("skipped_videos", []):
                 for line in filter(None, lines.split("\n")):
                     path, why = line.split("\t", 1)
@@ -218,7 +209,7 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
             if step >= total_steps:
                 done = True
                 break
-            interrupted = stop.agreed(accelerator)
+            interrupted = flags.stop_signal
             if interrupted:
                 break
         if interrupted:
@@ -334,6 +325,41 @@ def _run_dir(accelerator: Accelerator, base: Path, checkpoint: Path | None) -> P
     return base / stamp[0]
 
 
+def training_loader(dataset, batch_size: int, num_workers: int, seed: int) -> DataLoader:
+    """The training DataLoader over a `PlanDataset`: the epoch's plans in order (they are already
+    shuffled), whole batches only; `accelerator.prepare` then hands each process its own batches."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=EpochIndices(len(dataset)),
+        drop_last=True,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        # Its own generator: starting an epoch's iterator draws a seed for the workers, which
+        # from torch's global generator would shift what a method draws there (masks, patch
+        # positions, dropout) between a resumed run and an uninterrupted one. (Augmentations
+        # are seeded per item, see PlanDataset.)
+        generator=torch.Generator().manual_seed(seed),
+        worker_init_fn=ignore_stop_signals,
+    )
+
+
+def sync_batchnorm(model: torch.nn.Module, accelerator: Accelerator) -> torch.nn.Module:
+    """`trainer.sync_batchnorm`: BatchNorm layers (momentum encoders' too) share batch statistics
+    across processes. One process: unchanged (its batch is the global batch)."""
+    if accelerator.num_processes == 1:
+        return model
+    if accelerator.device.type == "cpu":
+        raise ConfigError(
+            "config key 'trainer.sync_batchnorm': PyTorch's SyncBatchNorm runs on GPUs only, and "
+            f"this run has {accelerator.num_processes} CPU processes; set trainer.sync_batchnorm=false "
+            "(each process then normalizes its own share of the batch)",
+            key="trainer.sync_batchnorm",
+        )
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+
 def _reduce(accelerator: Accelerator, window: dict[str, list[torch.Tensor]]) -> dict[str, float]:
     """Mean of each metric over the window and over processes."""
     return {
@@ -342,12 +368,25 @@ def _reduce(accelerator: Accelerator, window: dict[str, list[torch.Tensor]]) -> 
     }
 
 
-def _nonfinite(accelerator: Accelerator, loss: torch.Tensor) -> bool:
-    """Whether any process's loss is NaN or infinite (so that all skip or stop together)."""
-    bad = (~torch.isfinite(loss.detach())).float().reshape(1)
-    if accelerator.num_processes > 1:
-        bad = accelerator.reduce(bad, "sum")
-    return bool(bad.item() > 0)
+class StepFlags(NamedTuple):
+    """What all processes must agree on after a forward pass (one all-gather: see `_step_flags`)."""
+
+    nonfinite: bool  # some process's loss is NaN or infinite: all skip or stop together
+    skipped: int  # plans replaced for unreadable videos in this batch, over all processes
+    stop_signal: int | None  # a SIGTERM / SIGINT some process received (the largest), else None
+
+
+def _step_flags(accelerator: Accelerator, loss: torch.Tensor, skipped: torch.Tensor,
+                received: int | None) -> StepFlags:  # fmt: skip
+    """The step's `StepFlags`, agreed across processes by a single all-gather of 3 numbers (one
+    collective per step besides DDP's, instead of one per flag)."""
+    mine = torch.stack([
+        (~torch.isfinite(loss.detach())).any().double(),
+        skipped.sum().double(),
+        torch.tensor(float(received or 0), dtype=torch.float64, device=skipped.device),
+    ]).to(accelerator.device)  # fmt: skip
+    every = accelerator.gather(mine[None]).cpu() if accelerator.num_processes > 1 else mine[None].cpu()
+    return StepFlags(bool(every[:, 0].sum() > 0), int(every[:, 1].sum()), int(every[:, 2].max()) or None)
 
 
 def _nonfinite_step(t, loss: torch.Tensor, position: dict, last_checkpoint: Path | None) -> None:

@@ -266,3 +266,23 @@ def test_resume_mid_epoch_of_a_method_drawing_random_numbers_gives_the_same_weig
         got = _weights(Path(resumed["checkpoint"]))
         for name in expected:
             torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_sync_batchnorm_converts_every_batchnorm_for_gpu_processes_and_refuses_cpu_ones():
+    from types import SimpleNamespace
+
+    from tempssl.engine.trainer import sync_batchnorm
+    from tempssl.models import build_backbone
+
+    net = build_backbone("resnet18")
+    one = SimpleNamespace(num_processes=1, device=torch.device("cpu"))
+    assert sync_batchnorm(net, one) is net  # one process: its batch is the global batch
+    with pytest.raises(ConfigError, match="GPUs only") as error:
+        sync_batchnorm(net, SimpleNamespace(num_processes=2, device=torch.device("cpu")))
+    assert error.value.key == "trainer.sync_batchnorm"
+    norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    params = {id(p) for p in net.parameters()}
+    synced = sync_batchnorm(net, SimpleNamespace(num_processes=2, device=torch.device("cuda")))
+    assert sum(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules()) == norms > 0
+    assert not any(type(m) is torch.nn.BatchNorm2d for m in synced.modules())
+    assert {id(p) for p in synced.parameters()} == params  # the same weights, trained in place

@@ -92,6 +92,38 @@ def test_every_sampler_skips_the_bad_files_of_a_mixed_folder_and_decodes_the_res
     assert {Path(p).name for p in reported} <= {"garbage_packet.mp4"}  # the one failing mid-file
 
 
+def test_the_multiview_sampler_skips_scenes_left_with_one_readable_view(bad_corpus, tmp_path):
+    """Each bad file is one camera of a two-camera scene next to a good one: a camera that does
+    not open leaves its scene with one view (skipped, with the file listed); every other scene
+    is sampled, and its moments decode or are replaced by the next plan, counted."""
+    import shutil
+
+    from tempssl import build
+    from tempssl.video.synthetic import write_coded_video
+
+    for kind, video in bad_corpus.items():
+        (tmp_path / kind).mkdir()
+        shutil.copy(video.path, tmp_path / kind / f"a{video.path.suffix}")
+        write_coded_video(tmp_path / kind / "b.mp4", 48, seed=7)
+    for s in range(2):
+        (tmp_path / f"good{s}").mkdir()
+        for v in "ab":
+            write_coded_video(tmp_path / f"good{s}" / f"{v}.mp4", 48, seed=10 * s + ord(v))
+    cfg = _config("tcn", tmp_path, "trainer.batch_size=2", "sampler.args={min_gap: 0.04}")
+    source = build.training_source(cfg, progress=False)
+    unreadable = {Path(path).parent.name for path, _ in source.unreadable}
+    assert unreadable == {kind for kind, v in bad_corpus.items() if v.expect in ERRORS}
+    dataset = build.training_dataset(cfg, source, seed=0, progress=False, min_plans=8)
+    assert set(dataset.sampler.scenes) == bad_corpus.keys() - unreadable | {"good0", "good1"}
+    items = [dataset[i] for i in range(len(dataset))]
+    assert len(items) == len(dataset) > 0
+    assert all(item["views"].shape == (2, 3, 16, 16) for item in items)
+    scenes = {source.videos[int(item["video"])].group for item in items}
+    assert {"good0", "good1"} <= scenes and not scenes & unreadable
+    reported = {line.split("\t")[0] for item in items for line in item["skipped_videos"].splitlines()}
+    assert {Path(p).parent.name for p in reported} <= {"garbage_packet"}  # fails mid-file
+
+
 def test_a_training_run_over_a_mixed_folder_completes_and_lists_what_it_left_out(
     bad_corpus, mixed_folder, tmp_path, capsys
 ):
