@@ -1,4 +1,5 @@
-"""Turn sampling plans into tensors: one decode call per video per plan, then the plan's structure.
+"""Turn sampling plans into tensors: per batch, one decode call per video (the union of the frames
+its plans need), then each plan's structure.
 
 `PlanDataset` is map-style: item `i` of an epoch is `sampler.plans(epoch)[i]`, so an epoch has a
 fixed length and its items do not depend on the number of DataLoader workers or processes.
@@ -25,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
@@ -95,37 +97,76 @@ class PlanDataset(Dataset):
 
     def __getitem__(self, index: int | tuple[int, int]) -> dict:
         """Item `index` of the current epoch, or `(epoch, i)` (from `EpochIndices`)."""
-        epoch, i = index if isinstance(index, tuple) else (self.epoch, index)
-        plans = self._epoch_plans(epoch)
-        newly_bad: list[tuple[str, str]] = []
-        for skipped in range(len(plans)):
-            plan = plans[(i + skipped) % len(plans)]
-            if self.bad_videos.keys() & set(plan.videos):
-                continue
-            try:
-                decoded = [self._decode(v, f) for v, f in zip(plan.videos, plan.frames, strict=True)]
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(_item_seed(self.seed, epoch, i))
-                    sample = self._assemble(plan, decoded)
-            except (VideoNotFoundError, VideoOpenError, VideoDecodeError) as error:
-                # index errors are bugs, not bad videos: they raise
-                newly_bad += self._mark_bad(plan, error)
-                continue
-            sample["skipped"] = skipped
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list) -> list[dict]:
+        """The items of a whole batch (the DataLoader calls this with a batch's indices).
+
+        Batch-level decoding: per video, the sorted union of the frames all of the batch's plans
+        need is decoded in one `get_frames` call (one pass, seeking only forward, a frame shared
+        by several plans decoded once), then each plan takes its frames from it. Item `i` is the
+        same as decoded alone: its plan, and its augmentation seeded by (seed, epoch, i). A plan
+        touching a video that fails is replaced by the next plan of the epoch (`skipped` counts
+        how many were passed over), as `on_bad_video: skip` says.
+        """
+        keys = [index if isinstance(index, tuple) else (self.epoch, index) for index in indices]
+        offsets = [0] * len(keys)  # plans passed over per item (bad videos)
+        newly_bad: list[list[tuple[str, str]]] = [
+            [] for _ in keys
+        ]  # reported by the item that found them
+        while True:
+            plans = [self._usable_plan(epoch, i, offsets, n) for n, (epoch, i) in enumerate(keys)]
+            wanted: dict[int, set[int]] = {}
+            for plan in plans:
+                for video, frames in zip(plan.videos, plan.frames, strict=True):
+                    wanted.setdefault(video, set()).update(frames)
+            decoded, failed = {}, None
+            for video, frames in wanted.items():
+                order = np.array(sorted(frames), dtype=np.int64)
+                try:
+                    decoded[video] = order, self._decode(video, order)
+                except (VideoNotFoundError, VideoOpenError, VideoDecodeError) as error:
+                    failed = (video, error)  # index errors are bugs, not bad videos: they raise
+                    break
+            if failed is None:
+                break
+            first_user = next(n for n, plan in enumerate(plans) if failed[0] in plan.videos)
+            newly_bad[first_user].append(self._mark_bad(*failed))
+        samples = []
+        for n, ((epoch, i), plan) in enumerate(zip(keys, plans, strict=True)):
+            frames = [
+                decoded[video][1][torch.from_numpy(np.searchsorted(decoded[video][0], f))]
+                for video, f in zip(plan.videos, plan.frames, strict=True)
+            ]
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(_item_seed(self.seed, epoch, i))
+                sample = self._assemble(plan, frames)
+            sample["skipped"] = offsets[n]
             # "path<TAB>problem" lines of the videos this item found unreadable (each once per
             # loader worker), for the training summary
-            sample["skipped_videos"] = "\n".join(f"{path}\t{why}" for path, why in newly_bad)
-            return sample
+            sample["skipped_videos"] = "\n".join(f"{path}\t{why}" for path, why in newly_bad[n])
+            samples.append(sample)
+        return samples
+
+    def _usable_plan(self, epoch: int, i: int, offsets: list[int], n: int):
+        """The first plan from item `i + offsets[n]` on with no video known to be bad (moves
+        `offsets[n]` there); raises once no readable video is left."""
+        plans = self._epoch_plans(epoch)
+        while offsets[n] < len(plans):
+            plan = plans[(i + offsets[n]) % len(plans)]
+            if not self.bad_videos.keys() & set(plan.videos):
+                return plan
+            offsets[n] += 1
         problems = [(self.source.videos[v].path, why) for v, why in sorted(self.bad_videos.items())]
         raise unreadable_error(self.source.root, len(self.source), problems)
 
     # -- decoding ---------------------------------------------------------------------------
-    def _decode(self, video_id: int, frames) -> torch.Tensor:
-        """`uint8 (K, H, W, 3)`: the plan's frames of one video, in one decode call."""
+    def _decode(self, video_id: int, frames: np.ndarray) -> torch.Tensor:
+        """`uint8 (K, H, W, 3)`: sorted distinct frames of one video, in one decode call."""
         path = self.source.videos[video_id].path
         if Path(path).suffix.lower() in IMAGE_EXTENSIONS:
             return _read_image(path, self.decode_size).expand(len(frames), -1, -1, -1)
-        return self._reader(video_id).get_frames(list(frames))
+        return self._reader(video_id).get_frames(frames)
 
     def _reader(self, video_id: int) -> VideoReader:
         if self._readers_pid != os.getpid():  # a DataLoader worker: never reuse the parent's
@@ -141,22 +182,13 @@ class PlanDataset(Dataset):
         self._readers[video_id] = reader
         return reader
 
-    def _mark_bad(self, plan, error: VideoError) -> list[tuple[str, str]]:
-        """Skip the plan's video that failed from now on; returns `(path, problem)` of the
-        videos newly marked."""
+    def _mark_bad(self, video_id: int, error: VideoError) -> tuple[str, str]:
+        """Skip the video that failed from now on; returns its `(path, problem)`."""
         if self.on_bad_video == "raise":
             raise error
-        for video_id in plan.videos:
-            if self.source.videos[video_id].path == error.path and video_id not in self.bad_videos:
-                log.warning("skipping unreadable video (counted in 'skipped'): %s", error)
-                self.bad_videos[video_id] = error.problem
-                return [(str(error.path), error.problem)]
-        newly = []
-        for video_id in plan.videos:  # cannot tell which view failed: drop the plan's videos
-            if video_id not in self.bad_videos:
-                self.bad_videos[video_id] = error.problem
-                newly.append((str(self.source.videos[video_id].path), error.problem))
-        return newly
+        log.warning("skipping unreadable video (counted in 'skipped'): %s", error)
+        self.bad_videos[video_id] = error.problem
+        return str(self.source.videos[video_id].path), error.problem
 
     def _epoch_plans(self, epoch: int) -> list:
         if self._plans is None or self._plans[0] != epoch:

@@ -1,4 +1,5 @@
-"""PlanDataset: one decode call per video per plan, structures by kind, workers, bad videos."""
+"""PlanDataset: one decode call per video per batch, the same items as decoded one by one,
+structures by kind, workers, bad videos."""
 
 from __future__ import annotations
 
@@ -247,3 +248,100 @@ def test_same_augmented_batches_with_0_1_and_2_workers(tmp_path):
             assert torch.equal(a, b)
     views = batches[0][0]  # (B, 2, C, H, W): two views of each frame
     assert not torch.equal(views[:, 0], views[:, 1])  # the views differ: augmentation is on
+
+
+KIND_CONFIGS = {  # sampler kind -> (config, layout, overrides): short plans on small videos
+    "multiview": ("tcn", "scenes", ["sampler.args={views: 2, min_gap: 0.04}"]),
+    "pairs": ("tcn_single_view", "flat", []),
+    "tuples": ("shuffle_learn", "flat", ["sampler.args={window: 20, outer_gap: 4}"]),
+    "sequences": ("cpc", "flat", ["sampler.args={num_blocks: 3, block_len: 2, stride: 2}"]),
+    "frames": ("simclr", "flat", []),
+    "clips": ("videomae", "flat", ["sampler.args={num_frames: 4, stride: 2}"]),
+}
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory) -> dict:
+    flat, scenes = tmp_path_factory.mktemp("flat48"), tmp_path_factory.mktemp("scenes48")
+    for i in range(3):
+        write_coded_video(flat / f"v{i}.mp4", 48, seed=i)
+        (scenes / f"s{i}").mkdir()
+        for v in range(2):
+            write_coded_video(scenes / f"s{i}" / f"cam{v}.mp4", 48, seed=10 * i + v)
+    return {"flat": flat, "scenes": scenes}
+
+
+def _training_dataset(kind: str, layouts: dict, batch_size: int = 4):
+    from tempssl import build
+    from tempssl.config import load_config
+    from tempssl.schema import TrainConfig
+
+    config, layout, overrides = KIND_CONFIGS[kind]
+    cfg = load_config(
+        TrainConfig,
+        f"configs/{config}.yaml",
+        [f"data.root={layouts[layout]}", "transforms.size=16", f"trainer.batch_size={batch_size}",
+         *overrides],
+    )  # fmt: skip
+    source = build.training_source(cfg, progress=False)
+    return build.training_dataset(cfg, source, seed=0, progress=False, min_plans=8)
+
+
+@pytest.mark.parametrize("kind", list(KIND_CONFIGS))
+def test_batch_level_decoding_gives_the_items_decoded_one_by_one(kind, layouts):
+    """The trainer's loader (batch-level decoding through `__getitems__`, 0 and 2 workers) gives
+    exactly the tensors of items decoded one plan at a time, augmentations included."""
+    from torch.utils.data import default_collate
+
+    from tempssl.engine.trainer import training_loader
+
+    dataset = _training_dataset(kind, layouts)
+    one_by_one = [
+        default_collate([dataset[(1, i)] for i in range(start, start + 4)])
+        for start in range(0, len(dataset) // 4 * 4, 4)
+    ]
+    for workers in (0, 2):
+        loader = training_loader(dataset, 4, workers, seed=0)
+        loader.sampler.set_epoch(1)
+        batches = list(loader)
+        assert len(batches) == len(one_by_one) > 0
+        for got, expected in zip(batches, one_by_one, strict=True):
+            assert got.keys() == expected.keys()
+            for key, value in expected.items():
+                if torch.is_tensor(value):
+                    assert torch.equal(got[key], value), (workers, key)
+                else:
+                    assert got[key] == value
+
+
+def test_a_multiview_batch_decodes_each_camera_once(layouts, monkeypatch):
+    """A batch of 4 moments of one scene: one decode call per camera (not one per moment), each
+    asking for the sorted union of the moments' frames."""
+    calls = []
+    real = VideoReader.get_frames
+    monkeypatch.setattr(
+        VideoReader,
+        "get_frames",
+        lambda self, idx: calls.append((self.path, list(idx))) or real(self, idx),
+    )
+    dataset = _training_dataset("multiview", layouts)
+    plans = dataset.sampler.plans(0)[:4]
+    assert len({frozenset(plan.videos) for plan in plans}) == 1  # one scene per batch
+    dataset.__getitems__([(0, i) for i in range(4)])
+    assert len(calls) == 2 and len({path for path, _ in calls}) == 2
+    for _, frames in calls:
+        assert frames == sorted(set(frames)) and len(frames) >= 2
+
+
+def test_plans_sharing_frames_decode_them_once(source, monkeypatch):
+    calls = []
+    real = VideoReader.get_frames
+    monkeypatch.setattr(
+        VideoReader, "get_frames", lambda self, idx: calls.append(list(idx)) or real(self, idx)
+    )
+    plans = [_Plan((0,), ((3, 5, 9),)), _Plan((0,), ((5, 9, 20),)), _Plan((1,), ((1, 2, 3),))]
+    dataset = PlanDataset(source, _ListSampler("pairs", plans))
+    items = dataset.__getitems__([0, 1, 2])
+    assert sorted(calls) == [[1, 2, 3], [3, 5, 9, 20]]
+    anchors = [_codes(item[k][None])[0] for item in items for k in ("anchor", "positive", "negative")]
+    assert anchors == [3, 5, 9, 5, 9, 20, 1, 2, 3]
