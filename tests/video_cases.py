@@ -19,6 +19,15 @@ VIDEO_SPECS = {
     "overreported_h264.avi": dict(num_frames=40, b_frames=0, options={"g": "10"}),
     # rewritten with DivX-style packed B-frames: FFmpeg's timestamps come out non-monotonic
     "packed_bframes.avi": dict(num_frames=60, codec="mpeg4", b_frames=1, options={"g": "12"}),
+    # more containers users have; MPEG program / transport streams and ASF go to PyAV
+    "h264.mov": dict(num_frames=40, options={"g": "12"}),
+    "h264.3gp": dict(num_frames=40, options={"g": "12"}),
+    "flv1.flv": dict(num_frames=40, codec="flv", b_frames=None, options={"g": "12"}),
+    "mpeg1_bframes.mpeg": dict(num_frames=60, codec="mpeg1video", options={"g": "12"}),
+    "mpeg2.mpg": dict(num_frames=40, codec="mpeg2video", b_frames=0, options={"g": "12"}),
+    "h264.ts": dict(num_frames=40, options={"g": "12"}),
+    "wmv2.wmv": dict(num_frames=40, codec="wmv2", b_frames=None, options={"g": "12"}),
+    "narrow_48.mp4": dict(num_frames=20, width=48),  # decord 0.6 decodes it to 4 channels
 }
 
 # Backends that hand a file to PyAV (with a warning) instead of decoding it themselves: AVI stores no
@@ -31,4 +40,9 @@ HANDED_TO_PYAV = {
     "packed_bframes.avi": _AVI_WITH_BFRAMES,
     "overreported_h264.avi": {"decord"},
     "animated.gif": {"decord"},  # decord cannot open GIFs ("broken metadata")
+    "mpeg1_bframes.mpeg": {"torchcodec", "decord"},
+    "mpeg2.mpg": {"torchcodec", "decord"},
+    "h264.ts": {"torchcodec", "decord"},
+    "wmv2.wmv": {"torchcodec", "decord"},
+    "narrow_48.mp4": {"decord"},
 }

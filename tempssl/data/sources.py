@@ -70,6 +70,9 @@ VIDEO_EXTENSIONS = frozenset(
         ".m4v",
         ".mpg",
         ".mpeg",
+        ".ts",  # MPEG transport streams (camcorders: .mts / .m2ts)
+        ".mts",
+        ".m2ts",
         ".flv",
         ".wmv",
         ".3gp",

@@ -126,7 +126,8 @@ def build_index(path: str | Path, backend: str = "index") -> VideoIndex:
     sorted_pts = pts_arr[order]
     fps = float(rate) if rate else _fps_from_pts(sorted_pts, time_base)
     reorders = bool(np.any(np.diff(pts_arr) < 0))
-    guessed_pts = "avi" in container_format.split(",")  # AVI stores no presentation times
+    # AVI stores no presentation times, an MPEG program stream not one per frame
+    guessed_pts = bool({"avi", "mpeg"} & formats)
     return VideoIndex(
         pts=sorted_pts,
         keyframe_pts=sorted_pts[key_mask] if key_mask.any() else sorted_pts[:1],
@@ -144,17 +145,33 @@ def build_index(path: str | Path, backend: str = "index") -> VideoIndex:
     )
 
 
+# Containers in which decord 0.6 and TorchCodec 0.17 return neighbouring frames even without
+# B-frames (measured with frame-coded videos: tests/video/test_frame_exact.py); PyAV reads them.
+_INEXACT_CONTAINERS = {
+    "mpeg": "MPEG program stream (.mpg / .mpeg)",
+    "mpegts": "MPEG transport stream (.ts)",
+    "asf": "ASF (.wmv / .asf)",
+}
+
+
 def pyav_only_reason(index: VideoIndex) -> str | None:
     """Why only the PyAV reader decodes this file exactly (None when every backend does).
 
-    AVI stores no presentation timestamps; with B-frames FFmpeg guesses them, decord 0.6 and
-    torchcodec 0.17 select frames by those guesses and return neighbouring frames or fail near the
-    end, and only the PyAV reader counts frames in decoder output order. On a damaged tail
-    torchcodec fails on the last good frames. (Both checked by the frame-code tests.)
+    AVI stores no presentation timestamps, and an MPEG program stream not one per frame; with
+    B-frames FFmpeg guesses them, decord 0.6 and torchcodec 0.17 select frames by those guesses
+    and return neighbouring frames or fail near the end, and only the PyAV reader counts frames in
+    decoder output order. In MPEG program / transport streams and ASF they return neighbouring
+    frames even without B-frames. On a damaged tail torchcodec fails on the last good frames.
+    (All checked by the frame-code tests.)
     """
+    formats = set(index.container_format.split(","))
     if index.output_order:
         kind = "packed B-frames" if index.packed_bframes else "B-frames"
-        return f"AVI with {kind} (the container stores no presentation timestamps)"
+        container = "AVI" if "avi" in formats else "MPEG program stream"
+        return f"{container} with {kind} (the container does not store every frame's timestamp)"
+    for name, description in _INEXACT_CONTAINERS.items():
+        if name in formats:
+            return f"{description}: decord and TorchCodec return neighbouring frames there"
     if index.damaged:
         return "the file is damaged"
     if index.rotation:

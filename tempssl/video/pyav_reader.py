@@ -1,9 +1,10 @@
 """PyAV backend: seeks to the keyframe before each wanted frame and decodes forward from there.
 
-Files whose container timestamps are guesses (`VideoIndex.output_order`: AVI with B-frames) are
-read by counting the decoder's output frames instead: frame `i` is the `i`-th frame output. The
-first read decodes from the start; the output position of each keyframe passed on the way is kept
-in `VideoIndex.key_outputs`, so later reads seek to the nearest known keyframe.
+Files whose container timestamps are guesses (`VideoIndex.output_order`: AVI or MPEG program
+streams with B-frames) are read by counting the decoder's output frames instead: frame `i` is the
+`i`-th frame output. The first read decodes from the start; the output position of each keyframe
+passed on the way is kept in `VideoIndex.key_outputs`, so later reads seek to the nearest known
+keyframe.
 """
 
 from __future__ import annotations

@@ -77,3 +77,9 @@ def test_a_manifest_cannot_climb_out_of_its_folder_except_by_absolute_path(tmp_p
     inside = folder / "inside.csv"
     inside.write_text("path,label\na/../a/inside.mp4,a\n")
     assert [Path(v.path).name for v in manifest(inside, progress=False).videos] == ["inside.mp4"]
+    # a symbolic link inside the folder is followed, wherever it points (the user put it there)
+    (folder / "linked.mp4").symlink_to(outside)
+    linked = folder / "linked.csv"
+    linked.write_text("path,label\nlinked.mp4,a\n")
+    (video,) = manifest(linked, progress=False).videos
+    assert Path(video.path).name == "linked.mp4" and video.num_frames == 8

@@ -148,6 +148,26 @@ def test_bad_video_is_skipped_logged_once_and_counted(tmp_path, caplog):
         strict[0]
 
 
+def test_videos_found_unreadable_in_loader_workers_reach_the_batches(tmp_path):
+    """What a worker finds unreadable while decoding travels in the batch (`skipped_videos`:
+    path and reason), where the trainer collects it for the summary."""
+    from tempssl.data.dataset import EpochIndices
+
+    write_coded_video(tmp_path / "a.mp4", 20)
+    write_coded_video(tmp_path / "b.mp4", 20, seed=3)
+    source = unlabeled_folder(tmp_path, progress=False)
+    (tmp_path / "b.mp4").write_bytes(b"broken after indexing")
+    plans = [_Plan((1,), ((1, 2, 3),)), _Plan((0,), ((4, 5, 6),))] * 2
+    dataset = PlanDataset(source, _ListSampler("pairs", plans))
+    loader = DataLoader(dataset, batch_size=2, sampler=EpochIndices(4), num_workers=2)
+    batches = list(loader)
+    lines = [line for b in batches for lines in b["skipped_videos"] for line in lines.splitlines()]
+    assert {line.split("\t")[0] for line in lines} == {str(tmp_path / "b.mp4")}
+    assert all(line.split("\t")[1] for line in lines)  # with its reason
+    assert [int(n) for b in batches for n in b["skipped"]] == [1, 0, 1, 0]
+    assert all(_codes(b["anchor"]) == [4, 4] for b in batches)
+
+
 def test_no_readable_video_left_names_the_folder_and_the_reasons(tmp_path):
     for i in range(2):
         write_coded_video(tmp_path / f"{i}.mp4", 20, seed=i)

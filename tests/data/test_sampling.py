@@ -323,6 +323,10 @@ def test_tuples_pairwise_distances_do_not_depend_on_the_label():
     distances = np.sort(np.abs(t[:, [0, 1, 2]] - t[:, [1, 2, 0]]), axis=1)  # (P, 3) sorted
     for k in range(3):  # each order statistic: a Bayes classifier from it is at chance
         assert 0.48 <= _bayes_balanced_accuracy(distances[:, k], label) <= 0.52
+    # the multiset as a whole (the largest distance is the sum of the other two on a line)
+    assert (distances[:, 2] == distances[:, 0] + distances[:, 1]).all()
+    joint = distances[:, 0] * 61 + distances[:, 1]
+    assert 0.48 <= _bayes_balanced_accuracy(joint, label) <= 0.52
     assert (distances[:, 0] >= 2).all() and (distances[:, 1] >= 15).all()  # 2 <= E - g, g >= 15
     assert (distances[:, 2] <= 60).all()
 

@@ -22,8 +22,9 @@ def _config(*overrides) -> TrainConfig:
     return load_config(TrainConfig, CONFIG, list(overrides))
 
 
-def test_run_folder_has_config_metrics_checkpoints_and_summary(tiny, tmp_path):
-    summary = train(_config(*tiny), run_name="tiny")
+def test_run_folder_has_config_metrics_checkpoints_and_summary(tiny, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="tempssl"):  # as tools/train.py logs
+        summary = train(_config(*tiny), run_name="tiny")
     run = Path(summary["run_dir"])
     assert run.parent == tmp_path / "tiny"
     assert load_config(TrainConfig, run / "config.yaml") == _config(*tiny)
@@ -35,6 +36,12 @@ def test_run_folder_has_config_metrics_checkpoints_and_summary(tiny, tmp_path):
     assert not list((run / "checkpoints").glob(".partial*"))
     assert summary["steps"] == 4 and summary["epochs"] == 2
     assert list((run / "tensorboard").glob("events.*"))
+    assert "plans/epoch" in (run / "train.log").read_text() and (run / "summary.json").is_file()
+
+
+def test_grad_accumulation_multiplies_the_global_batch_and_divides_the_steps(tiny):
+    summary = train(_config(*tiny, "trainer.batch_size=2", "trainer.grad_accumulation=2"), "accum")
+    assert summary["global_batch"] == 4 and summary["steps"] == 4  # 16 batches of 2 over 2 epochs
 
 
 def test_main_job_trains_where_torchcodec_cannot_load_ffmpeg(tiny, monkeypatch, caplog):
@@ -116,6 +123,16 @@ def test_online_knn_reports_trained_and_random_init(tiny, scenes_root):
         == {"knn_label_mean", "knn_label_segments"}
     )
     assert all(0.0 <= v <= 1.0 for v in summary["knn"].values())
+    baseline = json.loads((Path(summary["run_dir"]) / "knn_random_init.json").read_text())
+    assert baseline == summary["knn_random_init"]  # kept in the run folder for resumes
+
+
+def test_online_knn_is_off_with_a_log_line_for_own_data_without_manifests(tiny, caplog):
+    from tempssl.engine.online_eval import online_eval_enabled
+
+    with caplog.at_level(logging.INFO, logger="tempssl.engine.online_eval"):
+        assert not online_eval_enabled(_config(*tiny, "eval.enabled=true"))
+    assert "online kNN evaluation is off: data.root is your data" in caplog.text
 
 
 def test_config_errors_name_the_key(tiny):

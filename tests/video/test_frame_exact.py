@@ -47,9 +47,10 @@ def test_which_backend_decodes_each_file_is_visible_and_warned(videos, name, bac
     with caplog.at_level(logging.WARNING, logger="tempssl.video"):
         reader = open_video(videos[name], backend=backend)
         expected = "pyav" if backend in HANDED_TO_PYAV.get(name, ()) else backend
-        assert reader.decoded_by == expected
         last = reader.num_frames - 1
         assert read_frame_codes(reader.get_frames([0, last])) == [0, last]
+        # after a decode: decord's 4-channel widths show only when it first decodes
+        assert reader.decoded_by == expected
     fallback_warnings = [r for r in caplog.records if "decoding this file with PyAV" in r.message]
     assert len(fallback_warnings) == (expected != backend)
 
