@@ -1,139 +1,249 @@
-"""Data-path throughput: `PlanDataset` + DataLoader against decoding the same frames directly.
+"""Data-path throughput: batch-level decoding against per-plan decoding and the raw decoders.
 
-For each sampler kind this measures, in the same run: the raw decode of every plan's frames (one
-`open_video(...).get_frames` per video per plan, the same backend, no dataset, no transforms, one
-process), then the dataset with transforms on through a DataLoader with 0 and 2 workers. It prints
-samples/s and the ratio to the raw decode (goal: >= 0.8 with transforms on).
+Per sampler kind, on the same plans, in one run, each path through a DataLoader with the same
+number of worker processes (0: everything in this process; 2: two loader processes for every
+path, the raw decoders included):
 
-    python benchmarks/loader.py                     # the built-in toy videos
-    python benchmarks/loader.py --plans 400 --size 112
-    python benchmarks/loader.py --video bigbuckbunny.mp4   # + decode-time resize on a real file
+- `batch-level`: `PlanDataset` as training uses it (`__getitems__`: per video, the union of the
+  batch's frames in one decode call), frames only laid out as `(T, C, H, W)` uint8 (no
+  augmentation), so that decoding is what is compared;
+- `per-plan`: the same dataset, one plan per call (`dataset[i]`: one decode call per video per plan);
+- `raw <decoder>`: the decoder called directly once per video per plan, with its decoder kept open
+  per video, as the dataset keeps its readers: TorchCodec's `VideoDecoder.get_frames_at`, decord's
+  `VideoReader.get_batch`, and PyAV through tempssl's PyAV reader (PyAV has no frame-index API);
+- `pytorchvideo`: `EncodedVideo.get_clip` over each clip's time span (clips only; its PyAV
+  decoder decodes every frame in the span);
+- `+ transforms`: batch-level with the kind's training transforms (for reference).
 
-With `--video`, it also times the dataset on that one file with frames decoded at the native size
-against `data.decode_size: auto` (short side `ceil(size * 8 / 7)`), alternating the two in rounds.
+All decode at the file's own size. The output ends with one line per kind (0 workers):
+`<kind>: batch-level / fastest raw per-plan = R.RRx`.
+
+    python benchmarks/loader.py                               # the built-in toy videos
+    python benchmarks/loader.py --videos ~/.cache/tempssl-dev-videos/bigbuckbunny.mp4
+    python benchmarks/loader.py --plans 256 --workers 0 2
+
+`--videos` takes a file or a folder; for the multi-view kind each real video is used as the two
+cameras of its own scene.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
+from pathlib import Path
 
-from torch.utils.data import DataLoader
+import torch
+from torch.utils.data import DataLoader, Dataset
 
 from tempssl.data.dataset import PlanDataset
-from tempssl.data.metadata import probe
 from tempssl.data.sampling import build_sampler
-from tempssl.data.sources import VideoInfo, VideoSource, manifest, multiview_groups
+from tempssl.data.sources import VideoSource, manifest, multiview_groups, unlabeled_folder
 from tempssl.data.toy import toy_root
-from tempssl.data.transforms import build_transform, decode_size_for
-from tempssl.video import open_video
-from tempssl.video.reader import output_size
+from tempssl.data.transforms import build_transform
+from tempssl.video import available_backends, open_video
 
-# kind -> (sampler arguments sized for the toy's 40-frame videos, transform)
+BATCH = 16
+# kind -> (sampler arguments sized for short videos, the argument that sets the plan count,
+# training transform); multi-view blocks are one batch of moments of one scene
 KINDS = {
-    "pairs": ({}, "clip"),
-    "multiview": ({"moments_per_scene": 4}, "clip"),
-    "tuples": ({"window": 30, "outer_gap": 5}, "clip"),
-    "sequences": ({"num_blocks": 4, "block_len": 4, "stride": 2}, "clip"),
-    "frames": ({}, "simclr"),
-    "clips": ({"num_frames": 8, "stride": 4}, "clip"),
+    "pairs": ({}, "samples_per_video", "clip"),
+    "multiview": ({"moments_per_scene": BATCH, "min_gap": 0.1}, "blocks_per_scene", "clip"),
+    "tuples": ({"window": 30, "outer_gap": 5}, "samples_per_video", "clip"),
+    "sequences": ({"num_blocks": 4, "block_len": 4, "stride": 2}, "samples_per_video", "clip"),
+    "frames": ({}, "num_plans", "simclr"),
+    "clips": ({"num_frames": 8, "stride": 4}, "clips_per_video", "clip"),
 }
+
+
+def channels_first(frames: torch.Tensor) -> torch.Tensor:
+    """`uint8 (T, H, W, 3) -> uint8 (T, 3, H, W)`: the dataset's layout, no augmentation."""
+    return frames.permute(0, 3, 1, 2)
+
+
+class PerPlan(Dataset):
+    """The dataset without `__getitems__`: the DataLoader then decodes one plan per call."""
+
+    def __init__(self, dataset: PlanDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.dataset[i]
+
+
+class RawPlans(Dataset):
+    """Each plan's frames straight from one decoder: one call per video per plan, decoders kept
+    open per video (opened in the process that uses them)."""
+
+    def __init__(self, source: VideoSource, plans: list, decoder: str):
+        self.paths = [video.path for video in source.videos]
+        self.plans, self.decoder = plans, decoder
+        self._open: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.plans)
+
+    def __getitem__(self, i: int) -> list[torch.Tensor]:
+        plan = self.plans[i]
+        return [self._decode(v, list(f)) for v, f in zip(plan.videos, plan.frames, strict=True)]
+
+    def _decode(self, video: int, frames: list[int]) -> torch.Tensor:
+        if video not in self._open:
+            self._open[video] = _open_raw(self.paths[video], self.decoder)
+        decoder = self._open[video]
+        if self.decoder == "torchcodec":
+            return decoder.get_frames_at(frames).data
+        if self.decoder == "decord":
+            return torch.from_numpy(decoder.get_batch(frames).asnumpy())
+        return decoder.get_frames(frames)
+
+
+class PytorchvideoClips(Dataset):
+    """pytorchvideo's `EncodedVideo.get_clip` over each clip plan's time span (start of its first
+    frame to the end of its last), then the plan's frames taken from the decoded span."""
+
+    def __init__(self, source: VideoSource, plans: list):
+        self.videos, self.plans = source.videos, plans
+        self._open: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.plans)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        from pytorchvideo.data.encoded_video import EncodedVideo
+
+        plan = self.plans[i]
+        (video,), (frames,) = plan.videos, plan.frames
+        if video not in self._open:
+            self._open[video] = EncodedVideo.from_path(self.videos[video].path, decoder="pyav")
+        fps = self.videos[video].fps
+        clip = self._open[video].get_clip(frames[0] / fps, (frames[-1] + 1) / fps)["video"]
+        step = max(1, (frames[-1] - frames[0]) // max(len(frames) - 1, 1))
+        return clip[:, ::step]
+
+
+def _open_raw(path: str, decoder: str):
+    if decoder == "torchcodec":
+        from torchcodec.decoders import VideoDecoder
+
+        return VideoDecoder(path, seek_mode="exact", dimension_order="NHWC")
+    if decoder == "decord":
+        import decord
+
+        return decord.VideoReader(path, ctx=decord.cpu(0))
+    return open_video(path, backend="pyav")
+
+
+def rate(dataset: Dataset, workers: int, per_item: bool = False) -> float:
+    """Plans/s through a DataLoader of batches of `BATCH` (worker start-up included)."""
+    collate = (lambda items: items) if per_item else None
+    loader = DataLoader(dataset, batch_size=BATCH, num_workers=workers, collate_fn=collate)
+    start, seen = time.perf_counter(), 0
+    for batch in loader:
+        seen += len(batch) if per_item else len(batch["label"])
+    return seen / (time.perf_counter() - start)
+
+
+def sources(videos: str | None) -> tuple[str, VideoSource, VideoSource]:
+    """(description, single-view source, multi-view source)."""
+    if videos is None:
+        root = toy_root()
+        flat = manifest(root / "train.csv", label_column="action", progress=False)
+        return f"toy videos {root}", flat, multiview_groups(root / "train", progress=False)
+    path = Path(videos).expanduser()
+    flat = unlabeled_folder(path.parent if path.is_file() else path, progress=False)
+    if path.is_file():
+        flat = VideoSource([v for v in flat.videos if Path(v.path) == path], [], path)
+    # each real video as the two cameras of its own scene
+    views = [
+        dataclasses.replace(v, group=Path(v.path).stem, view=name)
+        for v in flat.videos
+        for name in ("cam0", "cam1")
+    ]
+    return f"{videos} ({len(flat)} videos)", flat, VideoSource(views, [], flat.root)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plans", type=int, default=256, help="plans timed per kind")
-    parser.add_argument("--size", type=int, default=64, help="transform output size")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("--video", help="a real video for the decode-size comparison")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (--video)")
+    parser.add_argument("--videos", help="a real video file or folder (default: the toy videos)")
+    parser.add_argument("--plans", type=int, default=128, help="plans timed per kind")
+    parser.add_argument("--size", type=int, default=64, help="output size of the transforms row")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     args = parser.parse_args()
-    if args.video:
-        decode_size_comparison(args)
-
-    root = toy_root()
-    flat = manifest(root / "train.csv", label_column="action", progress=False)
-    groups = multiview_groups(root / "train", progress=False)
-    print(f"toy videos: {root} ({len(flat)} videos); {args.plans} plans per kind, transforms on\n")
-    print("| kind | raw decode samples/s | 0 workers | ratio | 2 workers | ratio |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for kind, (sampler_args, transform_name) in KINDS.items():
-        source = groups if kind == "multiview" else flat
-        sampler = build_sampler(kind, source.videos, **sampler_args)
-        plans = sampler.plans(0)[: args.plans]
-        raw = raw_decode_rate(source, plans, args.backend)
-        transform = build_transform(transform_name, size=args.size)
-        dataset = PlanDataset(source, sampler, transform, backend=args.backend)
-        rates = [loader_rate(dataset, len(plans), workers, args) for workers in (0, 2)]
-        print(
-            f"| {kind} | {raw:.0f} | {rates[0]:.0f} | {rates[0] / raw:.2f} | "
-            f"{rates[1]:.0f} | {rates[1] / raw:.2f} |"
+    described, flat, multi = sources(args.videos)
+    decoders = [d for d in ("torchcodec", "decord", "pyav") if d in available_backends()]
+    print(f"{described}; {args.plans} plans per kind, batches of {BATCH}, decoders {decoders}\n")
+    columns = [
+        "batch-level",
+        "per-plan",
+        *(f"raw {d}" for d in decoders),
+        "pytorchvideo",
+        "+ transforms",
+    ]
+    print(f"| kind | workers | {' | '.join(columns)} | batch-level / fastest raw |")
+    print("|---|---:|" + "---:|" * (len(columns) + 1))
+    summary = {}
+    for kind, (sampler_args, count, transform) in KINDS.items():
+        source = multi if kind == "multiview" else flat
+        units = len({v.group for v in source.videos}) if kind == "multiview" else len(source)
+        per_unit = -(-args.plans // units) if kind != "multiview" else -(-args.plans // (units * BATCH))
+        sampler = build_sampler(kind, source.videos, **sampler_args, **{count: per_unit})
+        plans = sampler.plans(0)[: args.plans // BATCH * BATCH]  # time exactly these plans
+        dataset = PlanDataset(source, _Fixed(sampler, plans), channels_first)
+        augmented = PlanDataset(
+            source, _Fixed(sampler, plans), build_transform(transform, size=args.size)
         )
-    print("\nratio: dataset samples/s over the raw decode of the same frames (goal >= 0.8).")
+        for workers in args.workers:
+            rates = {
+                "batch-level": rate(dataset, workers),
+                "per-plan": rate(PerPlan(dataset), workers),
+                **{
+                    f"raw {d}": rate(RawPlans(source, plans, d), workers, per_item=True)
+                    for d in decoders
+                },
+            }
+            if kind == "clips" and _has_pytorchvideo():
+                rates["pytorchvideo"] = rate(PytorchvideoClips(source, plans), workers, per_item=True)
+            rates["+ transforms"] = rate(augmented, workers)
+            fastest = max(rates[f"raw {d}"] for d in decoders)
+            ratio = rates["batch-level"] / fastest
+            cells = [f"{rates[c]:.0f}" if c in rates else "-" for c in columns]
+            print(f"| {kind} | {workers} | {' | '.join(cells)} | {ratio:.2f}x |", flush=True)
+            summary.setdefault(kind, ratio)
+    print("\nplans/s; the ratio: batch-level decoding over the fastest raw decoder called per plan,")
+    print("same plans, same number of processes.\n")
+    for kind, ratio in summary.items():
+        print(f"{kind}: batch-level / fastest raw per-plan = {ratio:.2f}x")
 
 
-# kind -> (sampler arguments, the argument that sets the plan count) for one real video (`--video`)
-REAL_KINDS = {
-    "pairs": ({}, "samples_per_video"),
-    "clips": ({"num_frames": 8, "stride": 4}, "clips_per_video"),
-    "frames": ({}, "num_plans"),
-}
+@dataclasses.dataclass
+class _Fixed:
+    """A sampler that serves the given plans for every epoch (what is timed is decoding)."""
+
+    sampler: object
+    fixed: list
+
+    def __post_init__(self):
+        self.kind = self.sampler.kind
+        self.__dict__.update({k: getattr(self.sampler, k) for k in ("num_blocks", "block_len")
+                              if hasattr(self.sampler, k)})  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.fixed)
+
+    def plans(self, epoch: int) -> list:
+        return self.fixed
 
 
-def decode_size_comparison(args) -> None:
-    """Dataset samples/s on one real file: native-size decoding vs `decode_size: auto`."""
-    meta = probe(args.video)
-    if "error" in meta:
-        raise SystemExit(f"{args.video}: {meta['error']}")
-    source = VideoSource([VideoInfo(path=str(args.video), **meta)], [], args.video)
-    auto = decode_size_for(args.size)
-    print(
-        f"{args.video}: {meta['width']}x{meta['height']}, {meta['num_frames']} frames; crops of "
-        f"{args.size} px; auto decodes at short side {auto}; {args.plans} plans per row, 0 workers\n"
-    )
-    native_hw = (meta["height"], meta["width"])
-    auto_hw = output_size(*native_hw, auto)
-    print(
-        f"decoded frame: {native_hw[1]}x{native_hw[0]} = {3 * native_hw[0] * native_hw[1] / 1e6:.2f} MB "
-        f"native, {auto_hw[1]}x{auto_hw[0]} = {3 * auto_hw[0] * auto_hw[1] / 1e6:.3f} MB auto\n"
-    )
-    print("| kind | native decode samples/s | auto decode samples/s | speed-up |")
-    print("|---|---:|---:|---:|")
-    for kind, (sampler_args, count) in REAL_KINDS.items():
-        sampler = build_sampler(kind, source.videos, **sampler_args, **{count: args.plans})
-        transform = build_transform("simclr" if kind == "frames" else "clip", size=args.size)
-        seconds = {None: 0.0, auto: 0.0}
-        for _ in range(args.rounds):  # alternate, so that drifts of a noisy machine hit both
-            for size in seconds:
-                dataset = PlanDataset(source, sampler, transform, backend=args.backend, decode_size=size)
-                start = time.perf_counter()
-                loader_rate(dataset, len(sampler), 0, args)
-                seconds[size] += time.perf_counter() - start
-        native, resized = (args.rounds * len(sampler) / seconds[size] for size in (None, auto))
-        print(f"| {kind} | {native:.0f} | {resized:.0f} | {resized / native:.2f}x |")
-    print()
-
-
-def raw_decode_rate(source, plans, backend: str) -> float:
-    """Plans/s decoding each plan's frames with a fresh reader per video, nothing else."""
-    start = time.perf_counter()
-    for plan in plans:
-        for video, frames in zip(plan.videos, plan.frames, strict=True):
-            with open_video(source.videos[video].path, backend=backend) as reader:
-                reader.get_frames(list(frames))
-    return len(plans) / (time.perf_counter() - start)
-
-
-def loader_rate(dataset: PlanDataset, num_plans: int, workers: int, args) -> float:
-    """Samples/s through a DataLoader (worker start-up included, as in training)."""
-    loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=workers)
-    start, seen = time.perf_counter(), 0
-    for batch in loader:
-        seen += len(batch["label"])
-        if seen >= num_plans:
-            break
-    return seen / (time.perf_counter() - start)
+def _has_pytorchvideo() -> bool:
+    try:
+        import pytorchvideo.data.encoded_video  # noqa: F401
+    except Exception:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -42,12 +42,12 @@ KINDS = {  # kind -> (config, data, overrides)
 def _items_with_index() -> None:
     """Every sample carries `item`, its index in the epoch (the loader's and Accelerate's
     sharding are what is checked, not the dataset)."""
-    get = PlanDataset.__getitem__
+    get = PlanDataset.__getitems__
 
-    def indexed(self, index):
-        return {**get(self, index), "item": index[1]}
+    def indexed(self, indices):
+        return [{**item, "item": i} for item, (_, i) in zip(get(self, indices), indices, strict=True)]
 
-    PlanDataset.__getitem__ = indexed
+    PlanDataset.__getitems__ = indexed
 
 
 def loader_checks(accelerator: Accelerator, roots: dict[str, str]) -> dict:
