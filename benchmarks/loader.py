@@ -138,9 +138,14 @@ def _open_raw(path: str, decoder: str):
 
 
 def rate(dataset: Dataset, workers: int, per_item: bool = False) -> float:
-    """Plans/s through a DataLoader of batches of `BATCH` (worker start-up included)."""
+    """Plans/s through a DataLoader of batches of `BATCH`, in the steady state of training: the
+    second pass over the plans, with persistent workers, so that every path has its decoders
+    open and its indexes built (the first pass, untimed, opens them)."""
     collate = (lambda items: items) if per_item else None
-    loader = DataLoader(dataset, batch_size=BATCH, num_workers=workers, collate_fn=collate)
+    loader = DataLoader(dataset, batch_size=BATCH, num_workers=workers, collate_fn=collate,
+                        persistent_workers=workers > 0)  # fmt: skip
+    for _ in loader:
+        pass
     start, seen = time.perf_counter(), 0
     for batch in loader:
         seen += len(batch) if per_item else len(batch["label"])
@@ -189,25 +194,27 @@ def main() -> None:
     for kind, (sampler_args, count, transform) in KINDS.items():
         source = multi if kind == "multiview" else flat
         units = len({v.group for v in source.videos}) if kind == "multiview" else len(source)
-        per_unit = -(-args.plans // units) if kind != "multiview" else -(-args.plans // (units * BATCH))
+        per_unit = -(-args.plans // units)
+        if kind == "multiview":
+            per_unit = -(-per_unit // BATCH)  # blocks of BATCH moments
+        elif count == "num_plans":
+            per_unit = args.plans  # the frame sampler's count is for the whole source
         sampler = build_sampler(kind, source.videos, **sampler_args, **{count: per_unit})
         plans = sampler.plans(0)[: args.plans // BATCH * BATCH]  # time exactly these plans
-        dataset = PlanDataset(source, _Fixed(sampler, plans), channels_first)
-        augmented = PlanDataset(
-            source, _Fixed(sampler, plans), build_transform(transform, size=args.size)
-        )
+        augment, fixed = build_transform(transform, size=args.size), _Fixed(sampler, plans)
+
+        def fresh(transform=channels_first, source=source, fixed=fixed):
+            """A new dataset: no path inherits another's open decoders."""
+            return PlanDataset(source, fixed, transform, max_open_readers=100_000)  # as raw: all
+
         for workers in args.workers:
-            rates = {
-                "batch-level": rate(dataset, workers),
-                "per-plan": rate(PerPlan(dataset), workers),
-                **{
-                    f"raw {d}": rate(RawPlans(source, plans, d), workers, per_item=True)
-                    for d in decoders
-                },
-            }
-            if kind == "clips" and _has_pytorchvideo():
+            rates = {"batch-level": rate(fresh(), workers), "per-plan": rate(PerPlan(fresh()), workers)}
+            for d in decoders:
+                rates[f"raw {d}"] = rate(RawPlans(source, plans, d), workers, per_item=True)
+            # pytorchvideo's PyAV decoding crashes in forked DataLoader workers here: 0 only
+            if kind == "clips" and workers == 0 and _has_pytorchvideo():
                 rates["pytorchvideo"] = rate(PytorchvideoClips(source, plans), workers, per_item=True)
-            rates["+ transforms"] = rate(augmented, workers)
+            rates["+ transforms"] = rate(fresh(augment), workers)
             fastest = max(rates[f"raw {d}"] for d in decoders)
             ratio = rates["batch-level"] / fastest
             cells = [f"{rates[c]:.0f}" if c in rates else "-" for c in columns]

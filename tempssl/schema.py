@@ -131,6 +131,11 @@ class TrainerConfig:
     # with several GPU processes, every BatchNorm becomes SyncBatchNorm (statistics over the global
     # batch, as SimCLR, BYOL and MoCo v3 train); GPU-only in PyTorch, so an error on CPU processes
     sync_batchnorm: bool = False
+    # run the method's forward under torch.compile (Module.compile: checkpoints keep their keys);
+    # off by default: see benchmarks/train_step.py --compile. compile_backend: torch.compile's
+    # backend ("inductor"; "eager" / "aot_eager" to debug a graph break)
+    compile: bool = False
+    compile_backend: str = "inductor"
     progress: bool = True
     # Accelerate's experiment trackers for metrics and images (tensorboard, wandb, mlflow, aim,
     # comet_ml, clearml, dvclive); []: metrics.jsonl only (always written)

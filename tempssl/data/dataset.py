@@ -135,11 +135,11 @@ class PlanDataset(Dataset):
         samples = []
         for n, ((epoch, i), plan) in enumerate(zip(keys, plans, strict=True)):
             frames = [
-                decoded[video][1][torch.from_numpy(np.searchsorted(decoded[video][0], f))]
-                for video, f in zip(plan.videos, plan.frames, strict=True)
+                _take(*decoded[video], f) for video, f in zip(plan.videos, plan.frames, strict=True)
             ]
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(_item_seed(self.seed, epoch, i))
+            with torch.random.fork_rng(devices=[]):  # the CPU generator, restored after
+                # (torch.manual_seed would also seed every GPU: slow, and not what is forked)
+                torch.default_generator.manual_seed(_item_seed(self.seed, epoch, i))
                 sample = self._assemble(plan, frames)
             sample["skipped"] = offsets[n]
             # "path<TAB>problem" lines of the videos this item found unreadable (each once per
@@ -255,6 +255,17 @@ class EpochIndices(Sampler):
 
     def __len__(self) -> int:
         return self.length
+
+
+def _take(order: np.ndarray, pixels: torch.Tensor, frames) -> torch.Tensor:
+    """The plan's `frames` out of `pixels`, the decoded sorted distinct frames `order`: the
+    decoded tensor itself or a view of it where the plan asks for a run of them (no copy), else
+    a gather."""
+    positions = np.searchsorted(order, frames)
+    start = int(positions[0])
+    if np.array_equal(positions, np.arange(start, start + len(positions))):
+        return pixels if len(positions) == len(order) else pixels[start : start + len(positions)]
+    return pixels.index_select(0, torch.from_numpy(positions))
 
 
 def _item_seed(seed: int, epoch: int, item: int) -> int:

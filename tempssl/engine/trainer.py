@@ -104,6 +104,8 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
         )  # fmt: skip
     loader = training_loader(dataset, t.batch_size, cfg.data.num_workers, t.seed)
     model = sync_batchnorm(model, accelerator) if t.sync_batchnorm else model
+    if t.compile:  # in place: the parameters' names (and so checkpoints) stay those of eager runs
+        model.compile(backend=t.compile_backend)
     global_batch = t.batch_size * accelerator.num_processes * t.grad_accumulation
     optimizer = build_optimizer(model, cfg.optim, global_batch)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)

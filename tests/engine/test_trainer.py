@@ -303,3 +303,24 @@ def test_sync_batchnorm_converts_every_batchnorm_for_gpu_processes_and_refuses_c
     assert sum(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules()) == norms > 0
     assert not any(type(m) is torch.nn.BatchNorm2d for m in synced.modules())
     assert {id(p) for p in synced.parameters()} == params  # the same weights, trained in place
+
+
+def test_trainer_compile_trains_and_keeps_the_checkpoint_keys_of_eager_runs(tiny):
+    """`trainer.compile` (here with torch.compile's `eager` backend: Dynamo's tracing without
+    code generation, which takes minutes on a CPU) trains, and its checkpoints load into eager
+    runs: the same parameter names."""
+    from torch._dynamo.utils import counters
+
+    eager = train(_config(*tiny, "trainer.epochs=1"), "eager")
+    counters.clear()
+    compiled = train(
+        _config(*tiny, "trainer.epochs=1", "trainer.compile=true", "trainer.compile_backend=eager"),
+        "compiled",
+    )
+    weights = [load_file(Path(s["checkpoint"]) / "model.safetensors") for s in (eager, compiled)]
+    assert counters["stats"]["unique_graphs"] > 0  # Dynamo really traced the method
+    assert weights[0].keys() == weights[1].keys()
+    for name in weights[0]:  # the eager backend runs the same operations
+        torch.testing.assert_close(weights[1][name], weights[0][name], msg=name)
+    assert compiled["steps"] == eager["steps"] == 2
+    assert torch.isfinite(torch.tensor(compiled["last_metrics"]["loss"]))
