@@ -26,6 +26,8 @@ import torch
 from tempssl.video import available_backends, build_index, open_video
 from tempssl.video.synthetic import read_frame_codes, write_coded_video
 
+THREADS = 1  # decoder threads of every row (--threads)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -34,7 +36,10 @@ def main() -> None:
     parser.add_argument("--clip-len", type=int, default=16)
     parser.add_argument("--stride", type=int, default=1, help="frame step inside a clip")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="decoder threads (every row)")
     args = parser.parse_args()
+    global THREADS
+    THREADS = args.threads
 
     with tempfile.TemporaryDirectory() as tmp:
         coded = args.video is None
@@ -49,7 +54,7 @@ def main() -> None:
         print(
             f"video: {video} ({index.width}x{index.height}, {index.num_frames} frames, "
             f"{index.fps:.2f} fps); {args.clips} random clips of {args.clip_len} frames, "
-            f"stride {args.stride}, 1 decoder thread"
+            f"stride {args.stride}, {args.threads} decoder thread(s)"
         )
         rows = benchmark(video, clips, coded)
     print_table(rows, args.clip_len * args.clips)
@@ -58,7 +63,7 @@ def main() -> None:
 def benchmark(video: Path, clips: list[list[int]], coded: bool) -> list[dict]:
     rows = []
     for backend in available_backends():
-        reader = open_video(video, backend=backend)
+        reader = open_video(video, backend=backend, num_threads=THREADS)
         raw = RAW_CALLS[backend](video)
         ours_s, raw_s = time_pair(lambda c, r=reader: r.get_frames(c), raw, clips)
         rows.append(row(f"{backend} (raw API)", raw_s, raw, clips, coded))
@@ -127,14 +132,14 @@ def print_table(rows: list[dict], frames: int) -> None:
 def raw_torchcodec(video: Path) -> Callable:
     from torchcodec.decoders import VideoDecoder
 
-    decoder = VideoDecoder(str(video), dimension_order="NHWC", num_ffmpeg_threads=1)
+    decoder = VideoDecoder(str(video), dimension_order="NHWC", num_ffmpeg_threads=THREADS)
     return lambda clip: decoder.get_frames_at(clip).data
 
 
 def raw_decord(video: Path) -> Callable:
     import decord
 
-    reader = decord.VideoReader(str(video), ctx=decord.cpu(0), num_threads=1)
+    reader = decord.VideoReader(str(video), ctx=decord.cpu(0), num_threads=THREADS)
     return lambda clip: torch.from_numpy(reader.get_batch(clip).asnumpy())
 
 
@@ -142,7 +147,8 @@ def raw_pyav(video: Path) -> Callable:
     """Seek to the keyframe before the clip, decode forward: the standard PyAV recipe."""
     container = av.open(str(video))
     stream = container.streams.video[0]
-    stream.thread_count = 1  # same as tempssl's readers (and every other row)
+    stream.thread_count = THREADS  # same as tempssl's readers (and every other row)
+    stream.thread_type = "AUTO" if THREADS != 1 else "SLICE"  # as tempssl's PyAV reader
     pts = build_index(video).pts
 
     def decode(clip):

@@ -91,6 +91,7 @@ def training_dataset(
         backend=cfg.data.backend,
         decode_size=cfg.decode_short_side(),
         on_bad_video=cfg.data.on_bad_video,
+        decoder_threads=cfg.data.decoder_threads,
         seed=seed,
     )
 

@@ -55,6 +55,9 @@ class DataConfig:
     # 256 for 224 crops; an int sets it; null decodes at the native size.
     decode_size: int | Literal["auto"] | None = "auto"
     num_workers: int = 2
+    # decoder threads per open video: null = 1 in loader workers (they already use the cores),
+    # in the main process up to 4 (at most the cores) for frames of >= 0.4 megapixels, else 1
+    decoder_threads: int | None = None
     on_bad_video: Literal["skip", "raise"] = "skip"
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from tempssl.data.metadata import IMAGE_EXTENSIONS
 from tempssl.data.sources import VideoSource, unreadable_error
@@ -59,6 +59,8 @@ class PlanDataset(Dataset):
         backend, decode_size: passed to `open_video` (decode-time resize saves time).
         on_bad_video: "skip" (log once, count, use the next plan) or "raise".
         max_open_readers: readers kept open per process (an LRU cache).
+        decoder_threads: threads per open reader; None: `decoder_threads_for` (1 in DataLoader
+            workers, more in the main process for large frames).
         seed: augmentation randomness is seeded per (seed, epoch, item), so a sample is the same
             whatever the worker count, and a resumed run sees the same augmentations.
     """
@@ -72,6 +74,7 @@ class PlanDataset(Dataset):
         decode_size: int | tuple[int, int] | None = None,
         on_bad_video: str = "skip",
         max_open_readers: int = 8,
+        decoder_threads: int | None = None,
         seed: int = 0,
     ):
         if on_bad_video not in ("skip", "raise"):
@@ -81,6 +84,7 @@ class PlanDataset(Dataset):
         self.backend, self.decode_size = backend, decode_size
         self.on_bad_video = on_bad_video
         self.max_open_readers = max_open_readers
+        self.decoder_threads = decoder_threads
         self.seed, self.epoch = seed, 0
         self.bad_videos: dict[int, str] = {}  # video id -> problem (this process)
         self._plans: tuple[int, list] | None = None
@@ -175,7 +179,10 @@ class PlanDataset(Dataset):
         if reader is None:
             path = self.source.videos[video_id].path
             index = self._indexes.get(video_id)
-            reader = open_video(path, backend=self.backend, size=self.decode_size, index=index)
+            info = self.source.videos[video_id]
+            threads = self.decoder_threads or decoder_threads_for(info.height * info.width)
+            reader = open_video(path, backend=self.backend, size=self.decode_size, index=index,
+                                num_threads=threads)  # fmt: skip
             self._indexes[video_id] = reader.index
             while len(self._readers) >= self.max_open_readers:
                 self._readers.popitem(last=False)[1].close()
@@ -266,6 +273,18 @@ def _take(order: np.ndarray, pixels: torch.Tensor, frames) -> torch.Tensor:
     if np.array_equal(positions, np.arange(start, start + len(positions))):
         return pixels if len(positions) == len(order) else pixels[start : start + len(positions)]
     return pixels.index_select(0, torch.from_numpy(positions))
+
+
+def decoder_threads_for(pixels: int) -> int:
+    """Decoder threads for a video of `pixels` per frame. In a DataLoader worker 1: the workers
+    are the parallelism, and threads on top would oversubscribe the cores. In the main process
+    (0 workers, decoding alternates with training) up to 4, at most the cores, for frames of
+    >= 0.4 megapixels: measured on 2 cores with `benchmarks/decode.py --threads 2`, 720p decoded
+    1.4x faster with TorchCodec and PyAV (decord the same), while 320x240 decoded no faster with
+    TorchCodec and 0.8x as fast with decord and PyAV."""
+    if get_worker_info() is not None or pixels < 400_000:
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def _item_seed(seed: int, epoch: int, item: int) -> int:

@@ -365,3 +365,27 @@ def test_plans_sharing_frames_decode_them_once(source, monkeypatch):
     assert sorted(calls) == [[1, 2, 3], [3, 5, 9, 20]]
     anchors = [_codes(item[k][None])[0] for item in items for k in ("anchor", "positive", "negative")]
     assert anchors == [3, 5, 9, 5, 9, 20, 1, 2, 3]
+
+
+class _ThreadsInWorker(torch.utils.data.Dataset):
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, i):
+        from tempssl.data.dataset import decoder_threads_for
+
+        return decoder_threads_for(1280 * 720)
+
+
+def test_decoder_threads_one_per_reader_in_workers_more_for_large_frames_in_the_main_process(source):
+    import os
+
+    from tempssl.data.dataset import decoder_threads_for
+
+    assert decoder_threads_for(320 * 240) == 1  # small frames: threads cost more than they give
+    assert decoder_threads_for(1280 * 720) == max(1, min(4, os.cpu_count()))
+    assert list(DataLoader(_ThreadsInWorker(), batch_size=None, num_workers=1)) == [1]
+    dataset = PlanDataset(source, _ListSampler("pairs", [_Plan((0,), ((1, 2, 3),))]))
+    assert dataset._reader(0).num_threads == 1  # the 96x64 test videos
+    forced = PlanDataset(source, _ListSampler("pairs", []), decoder_threads=3)
+    assert forced._reader(0).num_threads == 3
