@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import broadcast_object_list, gather_object, set_seed
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -71,7 +71,10 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
     t = cfg.trainer
     precision = {"mixed_precision": t.mixed_precision} if t.mixed_precision else {}
     accelerator = accelerator or Accelerator(
-        gradient_accumulation_steps=t.grad_accumulation, **precision
+        gradient_accumulation_steps=t.grad_accumulation,
+        # batches come from pinned memory on a GPU (training_loader): copy them asynchronously
+        dataloader_config=DataLoaderConfiguration(non_blocking=True),
+        **precision,
     )
     main = accelerator.is_main_process
     set_seed(t.seed)
