@@ -9,8 +9,9 @@ path, the raw decoders included):
   augmentation), so that decoding is what is compared;
 - `per-plan`: the same dataset, one plan per call (`dataset[i]`: one decode call per video per plan);
 - `raw <decoder>`: the decoder called directly once per video per plan, with its decoder kept open
-  per video, as the dataset keeps its readers: TorchCodec's `VideoDecoder.get_frames_at`, decord's
-  `VideoReader.get_batch`, and PyAV through tempssl's PyAV reader (PyAV has no frame-index API);
+  per video, as the dataset keeps its readers, one decoder thread like them: TorchCodec's
+  `VideoDecoder.get_frames_at`, decord's `VideoReader.get_batch`, and PyAV through tempssl's
+  PyAV reader (PyAV has no frame-index API);
 - `pytorchvideo`: `EncodedVideo.get_clip` over each clip's time span (clips only; its PyAV
   decoder decodes every frame in the span);
 - `+ transforms`: batch-level with the kind's training transforms (for reference).
@@ -129,11 +130,11 @@ def _open_raw(path: str, decoder: str):
     if decoder == "torchcodec":
         from torchcodec.decoders import VideoDecoder
 
-        return VideoDecoder(path, seek_mode="exact", dimension_order="NHWC")
+        return VideoDecoder(path, seek_mode="exact", dimension_order="NHWC", num_ffmpeg_threads=1)
     if decoder == "decord":
         import decord
 
-        return decord.VideoReader(path, ctx=decord.cpu(0))
+        return decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)  # as tempssl's readers
     return open_video(path, backend="pyav")
 
 
@@ -177,6 +178,7 @@ def main() -> None:
     parser.add_argument("--plans", type=int, default=128, help="plans timed per kind")
     parser.add_argument("--size", type=int, default=64, help="output size of the transforms row")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
     args = parser.parse_args()
     described, flat, multi = sources(args.videos)
     decoders = [d for d in ("torchcodec", "decord", "pyav") if d in available_backends()]
@@ -191,7 +193,8 @@ def main() -> None:
     print(f"| kind | workers | {' | '.join(columns)} | batch-level / fastest raw |")
     print("|---|---:|" + "---:|" * (len(columns) + 1))
     summary = {}
-    for kind, (sampler_args, count, transform) in KINDS.items():
+    for kind in args.kinds:
+        sampler_args, count, transform = KINDS[kind]
         source = multi if kind == "multiview" else flat
         units = len({v.group for v in source.videos}) if kind == "multiview" else len(source)
         per_unit = -(-args.plans // units)

@@ -35,7 +35,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per mode")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     args = parser.parse_args()
-    accelerator = Accelerator()
+    precision = load_config(TrainConfig, CONFIGS / f"{args.methods[0]}.yaml", args.overrides)
+    accelerator = Accelerator(mixed_precision=precision.trainer.mixed_precision)  # one per run
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"{device} ({torch.get_num_threads()} threads); {args.steps} timed steps per mode\n")
     header = "| method | backbone, size, batch, workers | memory samples/s | loader samples/s |"

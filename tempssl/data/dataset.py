@@ -77,6 +77,10 @@ class PlanDataset(Dataset):
         decoder_threads: int | None = None,
         seed: int = 0,
     ):
+        if decoder_threads is not None and decoder_threads < 0:
+            raise ValueError(
+                f"decoder_threads must be >= 0 (0: the backend chooses), got {decoder_threads}"
+            )
         if on_bad_video not in ("skip", "raise"):
             raise ValueError(f"on_bad_video must be 'skip' or 'raise', got {on_bad_video!r}")
         self.source, self.sampler = source, sampler
@@ -118,6 +122,7 @@ class PlanDataset(Dataset):
         newly_bad: list[list[tuple[str, str]]] = [
             [] for _ in keys
         ]  # reported by the item that found them
+        kept: dict[int, tuple[np.ndarray, torch.Tensor]] = {}  # decoded before a video failed
         while True:
             plans = [self._usable_plan(epoch, i, offsets, n) for n, (epoch, i) in enumerate(keys)]
             wanted: dict[int, set[int]] = {}
@@ -127,6 +132,9 @@ class PlanDataset(Dataset):
             decoded, failed = {}, None
             for video, frames in wanted.items():
                 order = np.array(sorted(frames), dtype=np.int64)
+                if video in kept and np.array_equal(kept[video][0], order):
+                    decoded[video] = kept[video]  # unchanged by the retry: not decoded again
+                    continue
                 try:
                     decoded[video] = order, self._decode(video, order)
                 except (VideoNotFoundError, VideoOpenError, VideoDecodeError) as error:
@@ -134,6 +142,7 @@ class PlanDataset(Dataset):
                     break
             if failed is None:
                 break
+            kept = decoded
             first_user = next(n for n, plan in enumerate(plans) if failed[0] in plan.videos)
             newly_bad[first_user].append(self._mark_bad(*failed))
         samples = []
@@ -180,7 +189,9 @@ class PlanDataset(Dataset):
             path = self.source.videos[video_id].path
             index = self._indexes.get(video_id)
             info = self.source.videos[video_id]
-            threads = self.decoder_threads or decoder_threads_for(info.height * info.width)
+            threads = self.decoder_threads
+            if threads is None:
+                threads = decoder_threads_for(info.height * info.width)
             reader = open_video(path, backend=self.backend, size=self.decode_size, index=index,
                                 num_threads=threads)  # fmt: skip
             self._indexes[video_id] = reader.index
@@ -269,6 +280,8 @@ def _take(order: np.ndarray, pixels: torch.Tensor, frames) -> torch.Tensor:
     decoded tensor itself or a view of it where the plan asks for a run of them (no copy), else
     a gather."""
     positions = np.searchsorted(order, frames)
+    if len(positions) == 0:
+        return pixels[:0]
     start = int(positions[0])
     if np.array_equal(positions, np.arange(start, start + len(positions))):
         return pixels if len(positions) == len(order) else pixels[start : start + len(positions)]

@@ -176,6 +176,10 @@ def _train(cfg: TrainConfig, run_name: str, accelerator: Accelerator | None, sto
                 flags = _step_flags(accelerator, outputs["loss"], batch["skipped"], stop.received)
                 skip = flags.nonfinite
                 if skip:
+                    # also drop this accumulation window's earlier gradients: with several
+                    # processes no backward here means no all-reduce, and stepping on them would
+                    # apply each process's own unsynchronized gradients
+                    optimizer.zero_grad(set_to_none=True)
                     nonfinite += 1
                     _nonfinite_step(t, outputs["loss"], position, last_checkpoint)
                 else:
@@ -386,9 +390,9 @@ def _step_flags(accelerator: Accelerator, loss: torch.Tensor, skipped: torch.Ten
     """The step's `StepFlags`, agreed across processes by a single all-gather of 3 numbers (one
     collective per step besides DDP's, instead of one per flag)."""
     mine = torch.stack([
-        (~torch.isfinite(loss.detach())).any().double(),
-        skipped.sum().double(),
-        torch.tensor(float(received or 0), dtype=torch.float64, device=skipped.device),
+        (~torch.isfinite(loss.detach())).any().float(),
+        skipped.sum().float(),
+        torch.tensor(float(received or 0), device=skipped.device),
     ]).to(accelerator.device)  # fmt: skip
     every = accelerator.gather(mine[None]).cpu() if accelerator.num_processes > 1 else mine[None].cpu()
     return StepFlags(bool(every[:, 0].sum() > 0), int(every[:, 1].sum()), int(every[:, 2].max()) or None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -389,3 +390,19 @@ def test_decoder_threads_one_per_reader_in_workers_more_for_large_frames_in_the_
     assert dataset._reader(0).num_threads == 1  # the 96x64 test videos
     forced = PlanDataset(source, _ListSampler("pairs", []), decoder_threads=3)
     assert forced._reader(0).num_threads == 3
+
+
+def test_decoder_threads_zero_lets_the_backend_choose_and_negative_is_an_error(source):
+    assert PlanDataset(source, _ListSampler("pairs", []), decoder_threads=0)._reader(0).num_threads == 0
+    with pytest.raises(ValueError, match="decoder_threads must be >= 0"):
+        PlanDataset(source, _ListSampler("pairs", []), decoder_threads=-1)
+
+
+def test_a_plan_may_ask_one_video_for_no_frames(source):
+    from tempssl.data.dataset import _take
+
+    order = np.array([2, 5, 9])
+    pixels = torch.arange(3).reshape(3, 1, 1, 1)
+    assert _take(order, pixels, ()).shape == (0, 1, 1, 1)
+    assert _take(order, pixels, (5, 9)).data_ptr() == pixels[1:].data_ptr()  # a view, not a copy
+    assert _take(order, pixels, (9, 2)).flatten().tolist() == [2, 0]

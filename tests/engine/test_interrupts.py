@@ -303,3 +303,32 @@ def test_a_second_ctrl_c_stops_at_once():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.1)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_a_skipped_nan_drops_its_whole_accumulation_window(
+    scenes_root, clips_root, tmp_path, monkeypatch
+):
+    """With gradient accumulation, a NaN at the window's last micro-batch skips the window's
+    update entirely: the earlier micro-batch's gradients are dropped too (with several processes
+    they were never all-reduced, so stepping on them would let the processes' weights drift)."""
+    from tempssl.build import initial_model
+
+    config = ROOT / "configs" / "tcn.yaml"
+    overrides = [
+        *_small("tcn", scenes_root, clips_root), "trainer.batch_size=2", "trainer.grad_accumulation=2",
+        "trainer.epochs=1", "trainer.skip_nonfinite=true", "trainer.checkpoint_every=1",
+        "trainer.keep_checkpoints=10", f"trainer.output_dir={tmp_path}",
+    ]  # fmt: skip
+    _nan_at(2, monkeypatch)  # the second micro-batch of the first window
+    summary = train(load_config(TrainConfig, config, overrides), "accum")
+    assert summary["nonfinite_steps"] == 1 and summary["steps"] == 2
+    start = initial_model(load_config(TrainConfig, config, overrides)).state_dict()
+    run = Path(summary["run_dir"])
+    first, second = (
+        load_file(run / "checkpoints" / f"step_0000000{s}" / "model.safetensors") for s in (1, 2)
+    )
+    learned = [
+        k for k in first if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    ]
+    assert all(torch.equal(first[k], start[k]) for k in learned)  # window 1: no update at all
+    assert not all(torch.equal(second[k], first[k]) for k in learned)  # window 2 trained
