@@ -1,6 +1,7 @@
 """One training step on a fixed global batch, under `accelerate launch` with N processes: TCN
 (`npairs` or `triplet` loss, gathering embeddings), CPC (`cpc`, gathering block latents), or a
-two-view method (`simclr`, `moco_v3`: gathering projections / keys; `byol`: a per-sample loss).
+two-view method (`simclr`, `moco_v3`: gathering projections / keys; `moco_v2`: keys encoded in
+an order shuffled across processes, queue-only negatives; `byol`: a per-sample loss).
 
 Each process takes its contiguous share of the batch; the script writes the mean loss and the
 parameter gradients (averaged over processes by DDP) to the JSON file given as argument.
@@ -25,11 +26,13 @@ def main(out: str) -> None:
     if sys.argv[2] == "cpc":
         model = build_method("cpc", backbone, pred_steps=2, context_dim=8, gather=True)
         shape, key = (8, 4, 2, 3, 32, 32), "clip"  # 4 blocks of 2 frames
-    elif sys.argv[2] in ("simclr", "moco_v3", "byol"):
-        widths = (
-            {"proj_hidden_dim": 16, "proj_dim": 8} if sys.argv[2] == "simclr" else {"hidden_dim": 16}
-        )
-        model = build_method(sys.argv[2], backbone, **widths)
+    elif sys.argv[2] in ("simclr", "moco_v3", "byol", "moco_v2"):
+        widths = {
+            "simclr": {"proj_hidden_dim": 16, "proj_dim": 8},
+            "moco_v2": {"dim": 8, "queue_size": 16},  # keys shuffled across processes, gathered
+        }.get(sys.argv[2], {"hidden_dim": 16})
+        name = "moco" if sys.argv[2] == "moco_v2" else sys.argv[2]
+        model = build_method(name, backbone, **widths)
         shape, key = (8, 2, 3, 32, 32), "views"  # two views of one frame each
     else:
         model = build_method("tcn", backbone, loss=sys.argv[2], gather=True)

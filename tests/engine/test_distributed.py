@@ -18,7 +18,7 @@ def _launch(processes: int, loss: str, out: Path) -> dict:
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("loss", ["npairs", "triplet", "cpc", "simclr", "moco_v3", "byol"])
+@pytest.mark.parametrize("loss", ["npairs", "triplet", "cpc", "simclr", "moco_v3", "byol", "moco_v2"])
 def test_two_processes_match_one(tmp_path, loss):
     one = _launch(1, loss, tmp_path / "one.json")
     two = _launch(2, loss, tmp_path / "two.json")
