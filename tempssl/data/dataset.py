@@ -119,9 +119,8 @@ class PlanDataset(Dataset):
         """
         keys = [index if isinstance(index, tuple) else (self.epoch, index) for index in indices]
         offsets = [0] * len(keys)  # plans passed over per item (bad videos)
-        newly_bad: list[list[tuple[str, str]]] = [
-            [] for _ in keys
-        ]  # reported by the item that found them
+        # (path, problem) of the videos found unreadable, reported by the item that found them
+        newly_bad: list[list[tuple[str, str]]] = [[] for _ in keys]
         kept: dict[int, tuple[np.ndarray, torch.Tensor]] = {}  # decoded before a video failed
         while True:
             plans = [self._usable_plan(epoch, i, offsets, n) for n, (epoch, i) in enumerate(keys)]
@@ -186,14 +185,12 @@ class PlanDataset(Dataset):
             self._readers, self._readers_pid = OrderedDict(), os.getpid()
         reader = self._readers.pop(video_id, None)
         if reader is None:
-            path = self.source.videos[video_id].path
-            index = self._indexes.get(video_id)
             info = self.source.videos[video_id]
             threads = self.decoder_threads
             if threads is None:
                 threads = decoder_threads_for(info.height * info.width)
-            reader = open_video(path, backend=self.backend, size=self.decode_size, index=index,
-                                num_threads=threads)  # fmt: skip
+            reader = open_video(info.path, backend=self.backend, size=self.decode_size,
+                                index=self._indexes.get(video_id), num_threads=threads)  # fmt: skip
             self._indexes[video_id] = reader.index
             while len(self._readers) >= self.max_open_readers:
                 self._readers.popitem(last=False)[1].close()

@@ -394,7 +394,7 @@ def _step_flags(accelerator: Accelerator, loss: torch.Tensor, skipped: torch.Ten
         skipped.sum().float(),
         torch.tensor(float(received or 0), device=skipped.device),
     ]).to(accelerator.device)  # fmt: skip
-    every = accelerator.gather(mine[None]).cpu() if accelerator.num_processes > 1 else mine[None].cpu()
+    every = accelerator.gather(mine[None]).cpu()  # (processes, 3); one process: itself
     return StepFlags(bool(every[:, 0].sum() > 0), int(every[:, 1].sum()), int(every[:, 2].max()) or None)
 
 

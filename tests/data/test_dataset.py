@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from sampler_cases import KIND_CONFIGS
 from torch.utils.data import DataLoader
 
 from tempssl.data.dataset import PlanDataset
@@ -269,16 +270,6 @@ def test_same_augmented_batches_with_0_1_and_2_workers(tmp_path):
             assert torch.equal(a, b)
     views = batches[0][0]  # (B, 2, C, H, W): two views of each frame
     assert not torch.equal(views[:, 0], views[:, 1])  # the views differ: augmentation is on
-
-
-KIND_CONFIGS = {  # sampler kind -> (config, layout, overrides): short plans on small videos
-    "multiview": ("tcn", "scenes", ["sampler.args={views: 2, min_gap: 0.04}"]),
-    "pairs": ("tcn_single_view", "flat", []),
-    "tuples": ("shuffle_learn", "flat", ["sampler.args={window: 20, outer_gap: 4}"]),
-    "sequences": ("cpc", "flat", ["sampler.args={num_blocks: 3, block_len: 2, stride: 2}"]),
-    "frames": ("simclr", "flat", []),
-    "clips": ("videomae", "flat", ["sampler.args={num_frames: 4, stride: 2}"]),
-}
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,12 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/: the shared sampler cases
+
 from accelerate import Accelerator
 from accelerate.utils import gather_object
 from safetensors.torch import load_file
+from sampler_cases import KIND_CONFIGS
 
 from tempssl import build
 from tempssl.config import load_config
@@ -29,14 +32,6 @@ from tempssl.schema import TrainConfig
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 COMMON = ["data.num_workers=0", "transforms.size=16", "trainer.progress=false", "eval.enabled=false"]
-KINDS = {  # kind -> (config, data, overrides)
-    "multiview": ("tcn", "scenes", ["sampler.args={views: 2, min_gap: 0.04}"]),
-    "pairs": ("tcn_single_view", "clips", []),
-    "tuples": ("shuffle_learn", "clips", ["sampler.args={window: 20, outer_gap: 4}"]),
-    "sequences": ("cpc", "clips", ["sampler.args={num_blocks: 3, block_len: 2, stride: 2}"]),
-    "frames": ("simclr", "clips", []),
-    "clips": ("videomae", "clips", ["sampler.args={num_frames: 4, stride: 2}"]),
-}
 
 
 def _items_with_index() -> None:
@@ -52,7 +47,7 @@ def _items_with_index() -> None:
 
 def loader_checks(accelerator: Accelerator, roots: dict[str, str]) -> dict:
     results = {}
-    for kind, (config, data, overrides) in KINDS.items():
+    for kind, (config, data, overrides) in KIND_CONFIGS.items():
         cfg = load_config(
             TrainConfig,
             CONFIGS / f"{config}.yaml",
@@ -116,7 +111,7 @@ def main() -> None:
     _items_with_index()
     results = {
         "processes": accelerator.num_processes,
-        "loaders": loader_checks(accelerator, {"scenes": scenes, "clips": clips}),
+        "loaders": loader_checks(accelerator, {"scenes": scenes, "flat": clips}),
         "nonfinite": nonfinite_checks(accelerator, scenes, out.parent),
     }
     if accelerator.is_main_process:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sampler_cases import KIND_CONFIGS
 
 from tempssl.video import available_backends
 
@@ -59,24 +60,16 @@ def _config(name: str, root: Path, *overrides: str):
     )  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("config", "overrides"),
-    [
-        ("simclr", []),  # frames
-        ("tcn_single_view", []),  # pairs (windows of one video)
-        ("shuffle_learn", ["sampler.args={window: 20, outer_gap: 4}"]),  # tuples
-        ("cpc", ["sampler.args={num_blocks: 3, block_len: 2, stride: 2}"]),  # sequences
-        ("videomae", ["sampler.args={num_frames: 4, stride: 2}"]),  # clips
-    ],
-)
+@pytest.mark.parametrize("kind", [k for k, (_, layout, _) in KIND_CONFIGS.items() if layout == "flat"])
 def test_every_sampler_skips_the_bad_files_of_a_mixed_folder_and_decodes_the_rest(
-    config, overrides, bad_corpus, mixed_folder, caplog
+    kind, bad_corpus, mixed_folder, caplog
 ):
     """Files that do not open are left out at indexing (listed with their reason); the others
     are sampled as far as their length allows; every item of an epoch decodes or is replaced by
     the next plan, counted; nothing raises."""
     from tempssl import build
 
+    config, _, overrides = KIND_CONFIGS[kind]
     cfg = _config(config, mixed_folder, *overrides)
     source = build.training_source(cfg, progress=False)
     unreadable = {Path(path).name: why for path, why in source.unreadable}
